@@ -1,0 +1,1 @@
+"""Rasa channel for WhatsApp through Chattigo."""

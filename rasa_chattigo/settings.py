@@ -1,0 +1,178 @@
+"""The channel's settings: parsed once from credentials.yml, with every default in this file."""
+
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+from rasa_chattigo.compat import BaseModel, Extra, ValidationError, validator
+from rasa_chattigo.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://channels.chattigo.com/bsp-cloud-chattigo-isv"
+
+#: What the bot receives for a WhatsApp message that carries no text of its own.
+#: Keys are message kinds (the `type` of a Cloud API message, lower-cased legacy types,
+#: plus `voice` for voice notes and `unknown` as the fallback); values are Rasa intents.
+DEFAULT_INTENTS: Dict[str, str] = {
+    "image": "whatsapp_image",
+    "video": "whatsapp_video",
+    "audio": "whatsapp_audio",
+    "voice": "whatsapp_voice",
+    "document": "whatsapp_document",
+    "sticker": "whatsapp_sticker",
+    "location": "whatsapp_location",
+    "contacts": "whatsapp_contacts",
+    "reaction": "whatsapp_reaction",
+    "order": "whatsapp_order",
+    "nfm_reply": "whatsapp_flow_reply",
+    "request_welcome": "whatsapp_welcome",
+    "system": "whatsapp_system",
+    "unsupported": "whatsapp_unsupported",
+    "unknown": "whatsapp_unknown",
+}
+
+#: Message kinds acknowledged but never handed to the bot, unless `ignore` says otherwise.
+DEFAULT_IGNORED: List[str] = ["reaction", "system"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ChattigoSettings(BaseModel):
+    """Every key `rasa_chattigo.ChattigoInput` accepts in credentials.yml.
+
+    Unknown keys are refused, so a typo stops start-up instead of being ignored.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    did: Optional[str] = None
+    username: Optional[str] = None
+    password: Optional[str] = None
+    bot_name: str = "Bot"
+    channel: str = "WHATSAPP"
+
+    # credentials kept elsewhere (issue 5)
+    credentials_store: Optional[str] = None
+    secret_key_file: Optional[str] = None
+
+    # sending
+    enabled: bool = True
+    dry_run: bool = False
+    buttons: str = "menu"
+    cloud_api_version: str = "v15.0"
+    timeout: float = 10.0
+    max_attempts: int = 3
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    token_ttl_seconds: float = 8 * 3600
+    token_refresh_seconds: float = 7 * 3600
+
+    # receiving
+    intents: Dict[str, str] = {}
+    ignore: Optional[List[str]] = None
+    webhook_token: Optional[str] = None
+    app_secret: Optional[str] = None
+    allowed_ips: List[str] = []
+    trusted_proxies: List[str] = []
+    max_body_bytes: int = 5 * 1024 * 1024
+    ack: str = "background"
+    shutdown_grace_seconds: float = 25.0
+    dedup_store: str = "memory"
+    dedup_ttl_seconds: float = 24 * 3600
+
+    # administration
+    admin_token: Optional[str] = None
+
+    class Config:
+        extra = Extra.forbid
+        allow_mutation = False
+
+    @validator("base_url")
+    def _base_url(cls, value: str) -> str:  # noqa: N805
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @validator("did")
+    def _did(cls, value: Optional[str]) -> Optional[str]:  # noqa: N805
+        if value is not None and not value.isdigit():
+            raise ValueError("must be the WhatsApp Business number in digits only, without '+'")
+        return value
+
+    @validator("buttons")
+    def _buttons(cls, value: str) -> str:  # noqa: N805
+        if value not in ("menu", "native"):
+            raise ValueError("must be 'menu' (default) or 'native'")
+        return value
+
+    @validator("ack")
+    def _ack(cls, value: str) -> str:  # noqa: N805
+        if value not in ("background", "inline"):
+            raise ValueError("must be 'background' (default) or 'inline'")
+        return value
+
+    @validator("max_attempts")
+    def _attempts(cls, value: int) -> int:  # noqa: N805
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @property
+    def intent_for(self) -> Dict[str, str]:
+        """The defaults overlaid with the configured `intents`."""
+        return {**DEFAULT_INTENTS, **self.intents}
+
+    @property
+    def ignored_kinds(self) -> List[str]:
+        """Kinds acknowledged and dropped: the configured `ignore`, else the defaults."""
+        return list(DEFAULT_IGNORED if self.ignore is None else self.ignore)
+
+    @property
+    def sending_enabled(self) -> bool:
+        """False in test mode (`dry_run`, or `enabled: false` / CHATTIGO_ENABLED=false)."""
+        return self.enabled and not self.dry_run
+
+    def __repr_args__(self) -> Any:
+        hidden = {"password", "webhook_token", "app_secret", "admin_token"}
+        return [(k, "***" if k in hidden and v else v) for k, v in super().__repr_args__()]
+
+
+def _env_flag(name: str) -> Optional[bool]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+
+def parse_settings(credentials: Optional[Mapping[str, Any]]) -> ChattigoSettings:
+    """Parses the channel's block of credentials.yml into settings.
+
+    Empty values (an unset `${VAR}` expands to an empty string) count as absent, so the
+    default applies. CHATTIGO_BASE_URL and CHATTIGO_ENABLED fill in what the file leaves out.
+
+    Raises:
+        ConfigError: naming the first wrong or missing key.
+    """
+    raw = {k: v for k, v in dict(credentials or {}).items() if v is not None and v != ""}
+    if "base_url" not in raw and os.environ.get("CHATTIGO_BASE_URL"):
+        raw["base_url"] = os.environ["CHATTIGO_BASE_URL"]
+    enabled = _env_flag("CHATTIGO_ENABLED")
+    if "enabled" not in raw and enabled is not None:
+        raw["enabled"] = enabled
+    try:
+        settings = ChattigoSettings.parse_obj(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"] if p != "__root__")
+        message = "unknown key" if first["type"] == "value_error.extra" else first["msg"]
+        raise ConfigError(key, message) from None
+    if settings.credentials_store is None:
+        for key in ("did", "username", "password"):
+            if getattr(settings, key) is None:
+                raise ConfigError(
+                    key,
+                    "is required (or name a credentials_store holding one row per number)",
+                )
+    return settings

@@ -46,3 +46,39 @@ def parse_model(model: Type[ModelT], data: Any, *, prefix: str = "") -> ModelT:
 def dump_model(obj: "pydantic_v1.BaseModel", *, exclude_none: bool = True) -> Dict[str, Any]:
     """The model as plain JSON-ready data."""
     return obj.dict(exclude_none=exclude_none)
+
+
+# --- Sanic (21.12 for Rasa 3.6; Rasa Pro moves to a newer Sanic) -------------------------
+
+from sanic import Blueprint, response  # noqa: E402
+from sanic.request import Request  # noqa: E402
+from sanic.response import HTTPResponse  # noqa: E402
+
+
+def json_response(body: Dict[str, Any], status: int = 200) -> HTTPResponse:
+    """A JSON answer."""
+    return response.json(body, status=status)
+
+
+def request_peer_ip(request: Request) -> str:
+    """The socket peer's address (never a forwarded header; that is the guard's decision)."""
+    return str(request.conn_info.client_ip if request.conn_info else request.ip)
+
+
+def request_query(request: Request) -> Dict[str, Any]:
+    """The query string as a dict of lists."""
+    return {key: list(values) for key, values in request.args.items()}
+
+
+def new_blueprint(name: str) -> Blueprint:
+    """A Sanic blueprint."""
+    return Blueprint(name)
+
+
+# --- Rasa 3.6 ---------------------------------------------------------------------------
+
+
+def app_tracker_store(app: Any) -> Any:
+    """The tracker store of the Rasa agent serving `app`, or None outside `rasa run`."""
+    agent = getattr(app.ctx, "agent", None)
+    return getattr(agent, "tracker_store", None)

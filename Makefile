@@ -1,0 +1,64 @@
+# rasa-chattigo: `make run` (set up, then chat with the bot over the sandbox) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+UV := .tools/bin/uv
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml setup.cfg | cksum | cut -d' ' -f1)
+MODEL := bot_project/models/current.tar.gz
+BOT_SOURCES := $(wildcard bot_project/*.yml bot_project/data/*.yml)
+PYTEST_ARGS ?=
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: help setup run test bench lint model lock clean
+
+help:
+	@echo "make run    set everything up, then chat with the bot as a WhatsApp user (sandbox)"
+	@echo "make test   set everything up, then run the test suite"
+	@echo "make bench  run the benchmarks (writes bench/results.md and bench/results.json)"
+	@echo "make lint   ruff and mypy"
+	@echo "make lock   re-resolve requirements.lock after changing dependencies"
+
+$(UV):
+	@python3 -m venv .tools
+	@.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) requirements.lock pyproject.toml setup.cfg
+	@python=$$(scripts/find-python) || exit 1; \
+	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] > (3, 10))'; then \
+	  rm -rf $(VENV); $(UV) venv --quiet --python "$$python" $(VENV); fi
+	@$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+	@echo "Environment ready: $(VENV) ($$($(BIN)/python --version))"
+
+setup: $(STAMP)
+
+# Trains only when the model is missing or older than the bot's files.
+$(MODEL): $(STAMP) $(BOT_SOURCES)
+	cd bot_project && ../$(BIN)/rasa train --fixed-model-name current --out models --quiet
+
+model: $(MODEL)
+
+run: $(MODEL)
+	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL)
+
+test: $(MODEL)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(MODEL)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check rasa_chattigo tests bench
+	$(BIN)/mypy
+
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.10 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .tools bot_project/models run .pytest_cache

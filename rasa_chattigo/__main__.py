@@ -1,0 +1,7 @@
+"""`python -m rasa_chattigo` is the `rasa-chattigo` command."""
+
+import sys
+
+from rasa_chattigo.cli import main
+
+sys.exit(main())

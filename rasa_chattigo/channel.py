@@ -1,0 +1,333 @@
+"""Rasa glue: the `chattigo` input channel (webhook) and output channel (Chattigo send API)."""
+
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+
+from rasa_chattigo import compat
+from rasa_chattigo.client import ChattigoClient, CredentialsProvider
+from rasa_chattigo.credentials import default_did, provider_from_settings
+from rasa_chattigo.dedup import DedupStore, DedupUnavailable, create_dedup_store
+from rasa_chattigo.dispatch import Dispatcher, DispatcherClosed
+from rasa_chattigo.errors import (
+    ChattigoError,
+    InvalidPayload,
+    UnknownBusinessNumber,
+    WebhookRejected,
+)
+from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.conversation import menu_payload_from_tracker
+from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.security import WebhookGuard
+from rasa_chattigo.settings import ChattigoSettings, parse_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "chattigo"
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class ProcessingFailed(ChattigoError):
+    """In `ack: inline` mode, the bot failed on a message; Chattigo should redeliver it."""
+
+
+class ChattigoOutput(OutputChannel):
+    """Sends everything the bot says through Chattigo's send API.
+
+    The recipient id is the user's number, or `<did>:<number>` when several business numbers
+    are served, so replies leave from the number the user wrote to.
+    """
+
+    def __init__(
+        self, client: ChattigoClient, settings: ChattigoSettings, credentials: CredentialsProvider
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._credentials = credentials
+
+    @classmethod
+    def name(cls) -> Text:
+        """The channel's name, as Rasa's `output_channel` query parameter uses it."""
+        return CHANNEL_NAME
+
+    def _address(self, recipient_id: str) -> "tuple[str, str]":
+        did, sep, msisdn = recipient_id.rpartition(":")
+        if sep:
+            return did, msisdn
+        did = default_did(self._credentials, self._settings)
+        if did is None:
+            raise UnknownBusinessNumber("(none: recipient id names no business number)")
+        return did, recipient_id
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """Sends one bot response (any mix of kinds); a failure is logged, never raised."""
+        try:
+            did, msisdn = self._address(recipient_id)
+            login = await self._credentials.get(did)
+            context = SendContext(did=did, msisdn=msisdn, bot_name=login.bot_name,
+                                  channel=self._settings.channel)
+            requests = build_requests(message, context, self._settings)
+        except ChattigoError as exc:
+            logger.error("Cannot send a reply to %s: %s", recipient_id, exc)
+            return
+        for request in requests:
+            if not self._settings.sending_enabled:
+                logger.info("[TEST MODE] would send to %s via %s: %s", request.recipient,
+                            request.path, json.dumps(request.json, ensure_ascii=False))
+                continue
+            try:
+                await self._client.send(did, request)
+            except ChattigoError as exc:
+                logger.error("Reply %s to %s from DID %s was not delivered: %s",
+                             request.json.get("id"), request.recipient, did, exc)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """Sends a text (split when longer than WhatsApp allows)."""
+        await self.send_response(recipient_id, {"text": text})
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        """Sends an image by URL."""
+        await self.send_response(recipient_id, {"image": image})
+
+    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+        """Sends a file by URL (or a dict with url, mime type, filename, caption)."""
+        await self.send_response(recipient_id, {"attachment": attachment})
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """Sends a text with buttons (a numbered menu unless `buttons: native`)."""
+        await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """Sends a text with quick replies, like buttons."""
+        await self.send_response(recipient_id, {"text": text, "quick_replies": quick_replies})
+
+    async def send_elements(
+        self, recipient_id: Text, elements: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """Sends generic-template elements as a sequence of messages."""
+        await self.send_response(recipient_id, {"elements": elements})
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        """Sends a Chattigo payload as written, filling in the addressing fields."""
+        await self.send_response(recipient_id, {"custom": json_message})
+
+
+class ChattigoInput(InputChannel):
+    """Receives Chattigo's webhooks (WhatsApp Cloud API JSON, or the legacy flat format).
+
+    Args:
+        settings: the parsed channel settings.
+        credentials: finds each business number's login.
+        client: the Chattigo client; one is made from the settings when not given.
+        dedup: the store of processed message ids; made from `dedup_store` at start-up.
+    """
+
+    def __init__(
+        self,
+        settings: ChattigoSettings,
+        credentials: CredentialsProvider,
+        *,
+        client: Optional[ChattigoClient] = None,
+        dedup: Optional[DedupStore] = None,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.client = client or ChattigoClient(settings, credentials)
+        self.guard = WebhookGuard(settings)
+        self.dispatcher = Dispatcher()
+        self._dedup = dedup
+
+    @classmethod
+    def name(cls) -> Text:
+        """The channel's name: webhooks live under /webhooks/chattigo/."""
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ChattigoInput":
+        """Builds the channel from its block of credentials.yml; bad settings stop start-up."""
+        settings = parse_settings(credentials)
+        return cls(settings, provider_from_settings(settings))
+
+    def get_output_channel(self) -> OutputChannel:
+        """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
+        return ChattigoOutput(self.client, self.settings, self.credentials)
+
+    @property
+    def dedup(self) -> DedupStore:
+        """The processed-ids store, made on first use."""
+        if self._dedup is None:
+            self._dedup = create_dedup_store(
+                self.settings.dedup_store, ttl_seconds=self.settings.dedup_ttl_seconds
+            )
+        return self._dedup
+
+    def blueprint(self, on_new_message: OnNewMessage) -> compat.Blueprint:
+        """The webhook routes: a health check and the webhook itself."""
+        bp = compat.new_blueprint(f"chattigo_webhook_{id(self)}")
+
+        @bp.get("/")
+        async def health(request: compat.Request) -> compat.HTTPResponse:
+            return compat.json_response({"status": "ok"})
+
+        @bp.post("/webhook")
+        async def webhook(request: compat.Request) -> compat.HTTPResponse:
+            return await self._receive(request, on_new_message)
+
+        @bp.listener("before_server_stop")
+        async def finish(app: Any, loop: Any) -> None:
+            await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+
+        @bp.listener("after_server_stop")
+        async def close(app: Any, loop: Any) -> None:
+            await self.client.aclose()
+            if self._dedup is not None:
+                await self._dedup.aclose()
+
+        _add_admin_routes(bp, self)
+        return bp
+
+    async def _receive(self, request: compat.Request, on_new_message: OnNewMessage) -> Any:
+        """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
+        try:
+            self.guard.check(
+                headers=request.headers, query=compat.request_query(request),
+                peer_ip=compat.request_peer_ip(request), body=request.body,
+            )
+            parsed = parse_webhook(_decode(request.body), self.settings)
+            summary = await self._dispatch(parsed, on_new_message, request.app)
+        except WebhookRejected as exc:
+            logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
+            return _error(exc.status, exc.reason)
+        except InvalidPayload as exc:
+            logger.warning("Webhook body refused: %s", exc)
+            return _error(400, exc.reason, field=exc.field)
+        except UnknownBusinessNumber as exc:
+            logger.warning("Webhook for business number %s refused: no enabled credentials",
+                           exc.did)
+            return _error(403, str(exc))
+        except (DispatcherClosed, DedupUnavailable) as exc:
+            return _error(503, str(exc))
+        except ProcessingFailed as exc:
+            return _error(503, str(exc))
+        return compat.json_response(summary)
+
+    async def _dispatch(
+        self, parsed: ParsedWebhook, on_new_message: OnNewMessage, app: Any
+    ) -> Dict[str, Any]:
+        problems = [{"field": p.field, "reason": p.reason} for p in parsed.problems]
+        accepted, duplicates, unknown = [], 0, []
+        for message in parsed.messages:
+            did = message.business_number or self.settings.did or ""
+            try:
+                await self.credentials.get(did)
+            except UnknownBusinessNumber:
+                logger.warning("Message %s for business number %s refused: no enabled "
+                               "credentials", message.message_id, did)
+                unknown.append(did)
+                continue
+            key = f"{did}:{message.message_id}"
+            if not await self.dedup.claim(key):
+                duplicates += 1
+                logger.debug("Message %s already handled, ignoring redelivery", key)
+                continue
+            sender_id = self._sender_id(did, message.sender_id)
+            accepted.append(self.dispatcher.submit(
+                sender_id, _Job(self, message, sender_id, key, on_new_message, app)
+            ))
+        if unknown and not accepted and not duplicates:
+            raise UnknownBusinessNumber(unknown[0])
+        problems += [{"field": "business_number", "reason": f"no enabled credentials for {d}"}
+                     for d in unknown]
+        if self.settings.ack == "inline":
+            for done in accepted:
+                try:
+                    await done
+                except Exception:  # noqa: BLE001 - any bot failure means "please redeliver"
+                    raise ProcessingFailed("the bot failed on a message; redeliver") from None
+        return {
+            "status": "ok",
+            "messages": len(accepted),
+            "duplicates": duplicates,
+            "statuses": len(parsed.statuses),
+            "ignored": len(parsed.ignored),
+            "problems": problems,
+        }
+
+    def _sender_id(self, did: str, number: str) -> str:
+        # One number served: the user's number, exactly as received. Several: prefixed by the
+        # business number, so the same person on two numbers is two conversations.
+        if self.settings.credentials_store is None:
+            return number
+        return f"{did}:{number}"
+
+    async def handle(
+        self, message: InboundMessage, sender_id: str, key: str,
+        on_new_message: OnNewMessage, app: Any,
+    ) -> None:
+        """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
+        text = message.text
+        if message.kind == "text":
+            store = compat.app_tracker_store(app)
+            payload = await menu_payload_from_tracker(store, sender_id, text)
+            if payload is not None:
+                logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
+                text = payload
+        user_message = UserMessage(
+            text=text,
+            output_channel=ChattigoOutput(self.client, self.settings, self.credentials),
+            sender_id=sender_id,
+            input_channel=CHANNEL_NAME,
+            message_id=message.message_id,
+            metadata=message.metadata,
+        )
+        try:
+            await on_new_message(user_message)
+        except Exception:
+            logger.exception("The bot failed on message %s from %s", message.message_id,
+                             sender_id)
+            await self.dedup.release(key)
+            raise
+        await self.dedup.complete(key)
+
+
+class _Job:
+    """One message's processing, queued behind the same user's earlier messages."""
+
+    __slots__ = ("_args", "_channel")
+
+    def __init__(self, channel: ChattigoInput, *args: Any) -> None:
+        self._channel = channel
+        self._args = args
+
+    def __call__(self) -> Awaitable[None]:
+        return self._channel.handle(*self._args)
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        raise InvalidPayload("", "empty body: expected a JSON object")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidPayload("", "body is not valid JSON") from None
+
+
+def _error(status: int, reason: str, **extra: Any) -> compat.HTTPResponse:
+    return compat.json_response({"status": "error", "reason": reason, **extra}, status=status)
+
+
+def _add_admin_routes(bp: compat.Blueprint, channel: ChattigoInput) -> None:
+    """Mounts the credentials admin API when an admin token is configured."""
+    if not channel.settings.admin_token:
+        return
+    from rasa_chattigo.admin_api import add_admin_routes
+
+    add_admin_routes(bp, channel)

@@ -1,0 +1,43 @@
+"""The `rasa-chattigo` command: sandbox, demo chat, credentials, keys and Chattigo checks."""
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command line, each group of verbs registered by the module that owns it."""
+    from rasa_chattigo import admin_cli, chattigo_cli, demo
+    from rasa_chattigo.sandbox import cli as sandbox_cli
+
+    parser = argparse.ArgumentParser(
+        prog="rasa-chattigo",
+        description="WhatsApp through Chattigo for Rasa: local sandbox, demo chat, credentials.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    sandbox_cli.register(subparsers)
+    demo.register(subparsers)
+    admin_cli.register(subparsers)
+    chattigo_cli.register(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs one verb and returns its exit code (0 ok, 1 failed, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

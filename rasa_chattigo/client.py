@@ -1,0 +1,247 @@
+"""The only module that speaks HTTP to Chattigo: login, token cache, retries, send, register."""
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, Optional, Protocol
+
+import httpx
+
+from rasa_chattigo.errors import (
+    AuthenticationError,
+    ChattigoAPIError,
+    ChattigoError,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+from rasa_chattigo.outbound import OutboundRequest
+from rasa_chattigo.settings import ChattigoSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Login:
+    """What logs one business number (DID) in; the password never shows in a repr."""
+
+    did: str
+    username: str
+    password: str = field(repr=False)
+    bot_name: str = "Bot"
+
+
+class CredentialsProvider(Protocol):
+    """Finds the login of a business number; raises UnknownBusinessNumber when there is none."""
+
+    async def get(self, did: str) -> Login:  # pragma: no cover - protocol
+        ...
+
+
+@dataclass
+class _Token:
+    value: str
+    obtained: float
+
+
+class ChattigoClient:
+    """Talks to one Chattigo base URL on behalf of any number of business numbers.
+
+    Args:
+        settings: timeouts, retry policy and token lifetimes.
+        credentials: finds the username and password of a DID.
+        http: an `httpx.AsyncClient` to use instead of creating one (tests, shared pools).
+        clock: monotonic clock, injectable for tests.
+        sleep: the coroutine used between retries, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: ChattigoSettings,
+        credentials: CredentialsProvider,
+        *,
+        http: Optional[httpx.AsyncClient] = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._http = http
+        self._owns_http = http is None
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens: Dict[str, _Token] = {}
+        self._login_locks: Dict[str, asyncio.Lock] = {}
+        self.logins = 0
+
+    def __repr__(self) -> str:
+        return f"ChattigoClient(base_url={self._settings.base_url!r}, dids={sorted(self._tokens)})"
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The pooled HTTP client, created on first use inside the running loop."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._settings.timeout),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                headers={"User-Agent": "rasa-chattigo"},
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        """Closes the HTTP client if this object created it."""
+        if self._http is not None and self._owns_http:
+            await self._http.aclose()
+            self._http = None
+
+    async def login(self, did: str) -> str:
+        """The bearer token of `did`: cached, refreshed before it expires, one login at a time."""
+        token = self._fresh_token(did)
+        if token is not None:
+            return token
+        lock = self._login_locks.setdefault(did, asyncio.Lock())
+        async with lock:
+            token = self._fresh_token(did)
+            if token is not None:
+                return token
+            creds = await self._credentials.get(did)
+            body = {"username": creds.username, "password": creds.password}
+            answer = await self._request("POST", "/login", json=body, what=f"login of DID {did}")
+            try:
+                value = answer.json()["access_token"]
+            except (ValueError, KeyError, TypeError):
+                raise AuthenticationError(answer.status_code, "login answer has no access_token")
+            if not isinstance(value, str) or not value:
+                raise AuthenticationError(answer.status_code, "login answer has no access_token")
+            self._tokens[did] = _Token(value, self._clock())
+            self.logins += 1
+            logger.info("Logged in to Chattigo for DID %s", did)
+            return value
+
+    def _fresh_token(self, did: str) -> Optional[str]:
+        token = self._tokens.get(did)
+        if token and self._clock() - token.obtained < self._settings.token_refresh_seconds:
+            return token.value
+        return None
+
+    def _drop_token(self, did: str, value: str) -> None:
+        # Only the first of many concurrent 401s drops the token, so an expiry costs one login.
+        token = self._tokens.get(did)
+        if token is not None and token.value == value:
+            del self._tokens[did]
+
+    async def send(self, did: str, request: OutboundRequest) -> None:
+        """Sends one message, retrying as the policy says; the same `id` on every attempt.
+
+        Raises:
+            ChattigoError: a subclass saying why, once retries are exhausted or pointless.
+        """
+        await self._authorised("POST", did, request.path, json=request.json, what=request.recipient)
+
+    async def register_webhook(self, did: str, url: str) -> None:
+        """Registers `url` as the webhook of `did` (the guide's PATCH /webhooks/inbound).
+
+        Sends `Bearer <token>`; on 401 tries once more with the bare token, as one production
+        integration does.
+        """
+        body = {"waId": did, "externalWebhook": url}
+        try:
+            await self._authorised("PATCH", did, "/webhooks/inbound", json=body, what=did)
+        except AuthenticationError:
+            token = await self.login(did)
+            await self._request(
+                "PATCH", "/webhooks/inbound", json=body, headers={"Authorization": token},
+                what=f"webhook registration of DID {did}",
+            )
+
+    async def _authorised(self, method: str, did: str, path: str, *, json: Any, what: str) -> None:
+        token = await self.login(did)
+        try:
+            await self._request(method, path, json=json, token=token, what=what)
+        except AuthenticationError:
+            self._drop_token(did, token)
+            token = await self.login(did)
+            await self._request(method, path, json=json, token=token, what=what)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        what: str,
+        token: Optional[str] = None,
+        headers: Optional[Dict[str, str]] = None,
+    ) -> httpx.Response:
+        """The one place that calls Chattigo: auth header, timeout, retries, typed errors."""
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        url = self._settings.base_url + path
+        attempts = self._settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._attempt(method, url, json=json, headers=headers)
+            except (ServerError, RateLimited, TransportError) as exc:
+                if attempt == attempts:
+                    raise
+                delay = self._backoff(attempt, exc)
+                logger.warning(
+                    "Chattigo %s %s for %s failed (%s); attempt %d of %d, retrying in %.2fs",
+                    method, path, what, exc, attempt, attempts, delay,
+                )
+                await self._sleep(delay)
+        raise ChattigoError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _attempt(
+        self, method: str, url: str, *, json: Any, headers: Dict[str, str]
+    ) -> httpx.Response:
+        try:
+            answer = await self.http.request(method, url, json=json, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TransportError(type(exc).__name__) from None
+        _raise_for_status(answer)
+        return answer
+
+    def _backoff(self, attempt: int, exc: ChattigoError) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(exc.retry_after, self._settings.max_backoff_seconds)
+        ceiling = min(self._settings.backoff_seconds * 2 ** (attempt - 1),
+                      self._settings.max_backoff_seconds)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _raise_for_status(answer: httpx.Response) -> None:
+    status = answer.status_code
+    if status < 300:
+        return
+    reason = _reason(answer)
+    if status == 429:
+        raise RateLimited(status, reason, retry_after=_retry_after(answer))
+    if status >= 500:
+        raise ServerError(status, reason)
+    if status == 401 or (status == 400 and answer.request.url.path.endswith("/login")):
+        raise AuthenticationError(status, reason)
+    raise ChattigoAPIError(status, reason)
+
+
+def _reason(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:200] or answer.reason_phrase
+    if isinstance(body, dict):
+        for key in ("reason", "message", "error", "detail"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return str(body)[:200]
+
+
+def _retry_after(answer: httpx.Response) -> Optional[float]:
+    raw = answer.headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,101 @@
+"""Runs message handling in the background: one user at a time in order, users in parallel."""
+
+import asyncio
+import logging
+from collections import deque
+from typing import Awaitable, Callable, Deque, Dict, Set, Tuple
+
+from rasa_chattigo.errors import ChattigoError
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+class DispatcherClosed(ChattigoError):
+    """The server is shutting down and accepts no new work."""
+
+
+class Dispatcher:
+    """Keeps one ordered queue per conversation and a tracked worker task for each busy one.
+
+    `submit` never blocks: it queues the job and returns a future that resolves once the job
+    ran (with its exception, if it failed), so an inline webhook can await it and a background
+    one can ignore it.
+    """
+
+    def __init__(self) -> None:
+        self._queues: Dict[str, Deque[Tuple[Job, "asyncio.Future[None]"]]] = {}
+        self._workers: Set["asyncio.Task[None]"] = set()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        return sum(len(queue) for queue in self._queues.values())
+
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown has begun."""
+        return not self._closed
+
+    def submit(self, key: str, job: Job) -> "asyncio.Future[None]":
+        """Queues `job` behind earlier jobs of the same `key` (a conversation).
+
+        Raises:
+            DispatcherClosed: once `drain` has begun.
+        """
+        if self._closed:
+            raise DispatcherClosed("shutting down, not accepting new messages")
+        done: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+            queue.append((job, done))
+            worker = asyncio.ensure_future(self._work(key, queue))
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        else:
+            queue.append((job, done))
+        return done
+
+    async def _work(self, key: str, queue: Deque[Tuple[Job, "asyncio.Future[None]"]]) -> None:
+        while queue:
+            job, done = queue[0]
+            try:
+                await job()
+            except asyncio.CancelledError:
+                if not done.done():
+                    done.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing message must not stop the queue
+                if not done.done():
+                    done.set_exception(exc)
+                    done.exception()  # marks it retrieved: nobody may await a background job
+            else:
+                if not done.done():
+                    done.set_result(None)
+            queue.popleft()
+        del self._queues[key]
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Stops accepting, waits up to `grace_seconds` for queued work, cancels the rest.
+
+        Returns:
+            How many jobs were cancelled unfinished (0 when everything finished in time).
+        """
+        self._closed = True
+        if not self._workers:
+            return 0
+        logger.info("Finishing %d acknowledged message(s) before shutdown", self.pending)
+        _, unfinished = await asyncio.wait(set(self._workers), timeout=grace_seconds)
+        left = self.pending
+        for worker in unfinished:
+            worker.cancel()
+        if unfinished:
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            logger.error(
+                "Shutdown grace of %.1fs ran out; %d acknowledged message(s) not processed",
+                grace_seconds, left,
+            )
+        return left if unfinished else 0

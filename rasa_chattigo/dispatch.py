@@ -60,23 +60,26 @@ class Dispatcher:
         return done
 
     async def _work(self, key: str, queue: Deque[Tuple[Job, "asyncio.Future[None]"]]) -> None:
-        while queue:
-            job, done = queue[0]
-            try:
-                await job()
-            except asyncio.CancelledError:
-                if not done.done():
-                    done.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - one failing message must not stop the queue
-                if not done.done():
-                    done.set_exception(exc)
-                    done.exception()  # marks it retrieved: nobody may await a background job
-            else:
-                if not done.done():
-                    done.set_result(None)
-            queue.popleft()
-        del self._queues[key]
+        try:
+            while queue:
+                job, done = queue[0]
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one failure must not stop the queue
+                    if not done.done():
+                        done.set_exception(exc)
+                        done.exception()  # retrieved: nobody awaits a background job
+                else:
+                    if not done.done():
+                        done.set_result(None)
+                queue.popleft()
+        finally:
+            # Cancelled at shutdown: whatever is still queued will never run.
+            for _, done in queue:
+                done.cancel()
+            del self._queues[key]
 
     async def drain(self, grace_seconds: float) -> int:
         """Stops accepting, waits up to `grace_seconds` for queued work, cancels the rest.

@@ -1,0 +1,175 @@
+"""Starts the sandbox and `rasa run` as child processes on free ports, wired together.
+
+Used by `rasa-chattigo demo`, the end-to-end tests and the benchmarks, so all three run the
+same thing a user runs.
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import httpx
+
+from rasa_chattigo.client import ChattigoClient, Login
+from rasa_chattigo.credentials import InlineCredentials
+from rasa_chattigo.settings import parse_settings
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_USERNAME = "demo@sandbox"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalStack:
+    """The sandbox and one or more `rasa run` processes serving a Rasa project over Chattigo.
+
+    Args:
+        project: the Rasa project folder (its credentials.yml names the chattigo channel).
+        model: the trained model file.
+        did: the business number the sandbox and the channel use.
+        logs: folder for sandbox.log and rasa-N.log.
+        extra_env: more environment for the child processes.
+        endpoints: the endpoints file, relative to the project (tracker/lock stores).
+        sandbox_args: extra `rasa-chattigo sandbox` arguments (e.g. `--token-ttl`).
+    """
+
+    def __init__(
+        self,
+        project: Path,
+        model: Path,
+        *,
+        did: str,
+        logs: Path,
+        extra_env: Optional[Dict[str, str]] = None,
+        endpoints: str = "endpoints.yml",
+        sandbox_args: Sequence[str] = (),
+    ) -> None:
+        self.project = Path(project).resolve()
+        self.model = Path(model).resolve()
+        self.did = did
+        self.logs = Path(logs)
+        self.endpoints = endpoints
+        self.password = secrets.token_urlsafe(18)  # throw-away sandbox password, never printed
+        self.sandbox_url = f"http://127.0.0.1:{free_port()}"
+        self.rasa_urls: List[str] = []
+        self._sandbox_args = list(sandbox_args)
+        self._env = dict(
+            os.environ, CHATTIGO_BASE_URL=self.sandbox_url, CHATTIGO_DID=did,
+            CHATTIGO_USERNAME=SANDBOX_USERNAME, CHATTIGO_PASSWORD=self.password,
+            RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}),
+        )
+        self._sandbox: Optional[subprocess.Popen] = None
+        self._rasa: List[subprocess.Popen] = []
+
+    @property
+    def webhook_url(self) -> str:
+        """The webhook of the first `rasa run`."""
+        return f"{self.rasa_urls[0]}/webhooks/chattigo/webhook"
+
+    def start(self, *, rasa_instances: int = 1, timeout: float = 240.0) -> "LocalStack":
+        """Starts everything and registers the first instance's webhook with the sandbox."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._sandbox = self._spawn(
+            [sys.executable, "-m", "rasa_chattigo", "sandbox", "--host", "127.0.0.1",
+             "--port", self.sandbox_url.rsplit(":", 1)[1], "--username", SANDBOX_USERNAME,
+             "--did", self.did, *self._sandbox_args],
+            self.logs / "sandbox.log", cwd=None,
+        )
+        for _ in range(rasa_instances):
+            self.start_rasa()
+        _wait_up(f"{self.sandbox_url}/sandbox/health", self._sandbox, timeout, "the sandbox")
+        for url, child in zip(self.rasa_urls, self._rasa):
+            _wait_up(f"{url}/webhooks/chattigo/", child, timeout, "rasa run")
+        self.register_webhook(self.webhook_url)
+        return self
+
+    def start_rasa(self, *, wait: bool = False, timeout: float = 240.0) -> str:
+        """Starts one more `rasa run` on a free port; returns its base URL."""
+        url = f"http://127.0.0.1:{free_port()}"
+        child = self._spawn(
+            [str(Path(sys.executable).parent / "rasa"), "run", "-i", "127.0.0.1",
+             "-p", url.rsplit(":", 1)[1], "-m", str(self.model),
+             "--credentials", "credentials.yml", "--endpoints", self.endpoints],
+            self.logs / f"rasa-{len(self._rasa)}.log", cwd=str(self.project),
+        )
+        self._rasa.append(child)
+        self.rasa_urls.append(url)
+        if wait:
+            _wait_up(f"{url}/webhooks/chattigo/", child, timeout, "rasa run")
+        return url
+
+    def stop_rasa(self, index: int = 0) -> None:
+        """Stops one `rasa run` (SIGTERM, as a deployment would)."""
+        _stop(self._rasa[index])
+
+    def register_webhook(self, url: str) -> None:
+        """Registers `url` for the business number through the real PATCH call."""
+        settings = parse_settings({"base_url": self.sandbox_url, "did": self.did,
+                                   "username": SANDBOX_USERNAME, "password": self.password})
+        credentials = InlineCredentials(Login(self.did, SANDBOX_USERNAME, self.password))
+
+        async def register() -> None:
+            client = ChattigoClient(settings, credentials)
+            try:
+                await client.register_webhook(self.did, url)
+            finally:
+                await client.aclose()
+
+        asyncio.run(register())
+
+    def stop(self) -> None:
+        """Stops every process this stack started."""
+        for child in [*self._rasa, self._sandbox]:
+            if child is not None:
+                _stop(child)
+
+    def __enter__(self) -> "LocalStack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, argv: List[str], log: Path, cwd: Optional[str]) -> subprocess.Popen:
+        with open(log, "ab") as handle:
+            return subprocess.Popen(argv, env=self._env, cwd=cwd, stdout=handle,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+
+
+def _wait_up(url: str, child: subprocess.Popen, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as http:
+        while True:
+            if child.poll() is not None:
+                raise RuntimeError(f"{what} exited with code {child.returncode}; see its log")
+            try:
+                if http.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not come up within {timeout:.0f}s; see its log")
+            time.sleep(0.3)
+
+
+def _stop(child: subprocess.Popen, grace: float = 30.0) -> None:
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -1,0 +1,59 @@
+"""Settings: defaults in one place, one clear error naming the key."""
+
+import pytest
+
+from rasa_chattigo.errors import ConfigError
+from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
+
+BASE = {"did": "5492644710400", "username": "u@x", "password": "pw"}
+
+
+def test_defaults_apply_when_keys_are_absent(monkeypatch):
+    monkeypatch.delenv("CHATTIGO_BASE_URL", raising=False)
+    monkeypatch.delenv("CHATTIGO_ENABLED", raising=False)
+    settings = parse_settings(BASE)
+    assert (settings.base_url, settings.bot_name, settings.buttons, settings.ack) == (
+        DEFAULT_BASE_URL, "Bot", "menu", "background")
+    assert settings.sending_enabled is True
+
+
+def test_an_unset_environment_variable_counts_as_absent(monkeypatch):
+    monkeypatch.delenv("CHATTIGO_BASE_URL", raising=False)
+    assert parse_settings({**BASE, "base_url": ""}).base_url == DEFAULT_BASE_URL
+
+
+def test_base_url_environment_variable_fills_in(monkeypatch):
+    monkeypatch.setenv("CHATTIGO_BASE_URL", "http://127.0.0.1:8090/")
+    assert parse_settings(BASE).base_url == "http://127.0.0.1:8090"
+
+
+def test_chattigo_enabled_false_turns_on_test_mode(monkeypatch):
+    monkeypatch.setenv("CHATTIGO_ENABLED", "false")
+    assert parse_settings(BASE).sending_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "problem"),
+    [
+        ({**BASE, "did": "+5492644710400"}, "did", "digits only"),
+        ({**BASE, "colour": "blue"}, "colour", "unknown key"),
+        ({"did": "1", "username": "u"}, "password", "is required"),
+        ({**BASE, "base_url": "ftp://x"}, "base_url", "http:// or https://"),
+        ({**BASE, "buttons": "fancy"}, "buttons", "'menu'"),
+        ({**BASE, "max_attempts": 0}, "max_attempts", "at least 1"),
+        ({**BASE, "timeout": "soon"}, "timeout", "not a valid float"),
+    ],
+)
+def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):
+    monkeypatch.delenv("CHATTIGO_ENABLED", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw)
+    assert caught.value.key == key
+    assert problem in str(caught.value)
+    assert str(caught.value).startswith(f"rasa_chattigo.ChattigoInput: setting '{key}'")
+
+
+def test_repr_hides_secrets():
+    settings = parse_settings({**BASE, "password": "hunter2-secret", "webhook_token": "tok-123"})
+    assert "hunter2-secret" not in repr(settings)
+    assert "tok-123" not in repr(settings)

@@ -5,6 +5,7 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.exceptions import RasaException
 
 from rasa_chattigo import compat
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
@@ -20,13 +21,17 @@ from rasa_chattigo.errors import (
 from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
 from rasa_chattigo.conversation import menu_payload_from_tracker
 from rasa_chattigo.outbound import SendContext, build_requests
-from rasa_chattigo.security import WebhookGuard
+from rasa_chattigo.security import RedactTokenFilter, WebhookGuard
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class ChattigoStartupError(RasaException):
+    """The channel cannot start: a setting, a key or the credentials store is wrong."""
 
 
 class ProcessingFailed(ChattigoError):
@@ -81,7 +86,7 @@ class ChattigoOutput(OutputChannel):
                 await self._client.send(did, request)
             except ChattigoError as exc:
                 logger.error("Reply %s to %s from DID %s was not delivered: %s",
-                             request.json.get("id"), request.recipient, did, exc)
+                             request.message_id, request.recipient, did, exc)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
@@ -153,8 +158,12 @@ class ChattigoInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ChattigoInput":
         """Builds the channel from its block of credentials.yml; bad settings stop start-up."""
-        settings = parse_settings(credentials)
-        return cls(settings, provider_from_settings(settings))
+        try:
+            settings = parse_settings(credentials)
+            return cls(settings, provider_from_settings(settings))
+        except ChattigoError as exc:
+            # Rasa prints a RasaException as one line and exits: no traceback at start-up.
+            raise ChattigoStartupError(str(exc)) from None
 
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
@@ -165,13 +174,17 @@ class ChattigoInput(InputChannel):
         """The processed-ids store, made on first use."""
         if self._dedup is None:
             self._dedup = create_dedup_store(
-                self.settings.dedup_store, ttl_seconds=self.settings.dedup_ttl_seconds
+                self.settings.dedup_store,
+                ttl_seconds=self.settings.dedup_ttl_seconds,
+                inflight_ttl_seconds=self.settings.dedup_inflight_ttl_seconds,
+                max_entries=self.settings.dedup_max_entries,
             )
         return self._dedup
 
     def blueprint(self, on_new_message: OnNewMessage) -> compat.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
         bp = compat.new_blueprint(f"chattigo_webhook_{id(self)}")
+        redact_access_log()
 
         @bp.get("/")
         async def health(request: compat.Request) -> compat.HTTPResponse:
@@ -293,9 +306,18 @@ class ChattigoInput(InputChannel):
         except Exception:
             logger.exception("The bot failed on message %s from %s", message.message_id,
                              sender_id)
-            await self.dedup.release(key)
+            await self._settle(self.dedup.release, key)
             raise
-        await self.dedup.complete(key)
+        await self._settle(self.dedup.complete, key)
+
+    @staticmethod
+    async def _settle(mark: Callable[[str], Awaitable[None]], key: str) -> None:
+        # The message was handled (or failed); a dedup store gone away since the claim must
+        # not turn that into an error: the in-flight claim simply expires.
+        try:
+            await mark(key)
+        except DedupUnavailable as exc:
+            logger.error("Could not record the outcome of message %s: %s", key, exc)
 
 
 class _Job:
@@ -311,13 +333,20 @@ class _Job:
         return self._channel.handle(*self._args)
 
 
+def redact_access_log() -> None:
+    """Keeps the webhook token out of Sanic's access log (added once per process)."""
+    access = logging.getLogger("sanic.access")
+    if not any(isinstance(f, RedactTokenFilter) for f in access.filters):
+        access.addFilter(RedactTokenFilter())
+
+
 def _decode(body: bytes) -> Any:
     if not body:
-        raise InvalidPayload("", "empty body: expected a JSON object")
+        raise InvalidPayload("body", "empty body: expected a JSON object")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidPayload("", "body is not valid JSON") from None
+        raise InvalidPayload("body", "not valid JSON") from None
 
 
 def _error(status: int, reason: str, **extra: Any) -> compat.HTTPResponse:

@@ -31,11 +31,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Runs one verb and returns its exit code (0 ok, 1 failed, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    package = logging.getLogger("rasa_chattigo")
+    package.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not package.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        package.addHandler(handler)
     return int(args.handler(args) or 0)
 
 

@@ -76,6 +76,16 @@ class ChattigoClient:
         self._login_locks: Dict[str, asyncio.Lock] = {}
         self.logins = 0
 
+    @property
+    def settings(self) -> ChattigoSettings:
+        """The settings this client sends with."""
+        return self._settings
+
+    @property
+    def credentials(self) -> CredentialsProvider:
+        """Where logins come from."""
+        return self._credentials
+
     def __repr__(self) -> str:
         return f"ChattigoClient(base_url={self._settings.base_url!r}, dids={sorted(self._tokens)})"
 

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 from rasa.shared.core.events import BotUttered, UserUttered
 
-from rasa_chattigo.outbound import resolve_menu_answer
+from rasa_chattigo.outbound import menu_buttons, resolve_menu_answer
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ async def menu_payload_from_tracker(tracker_store: Any, sender_id: str, text: st
         if isinstance(event, UserUttered):
             return None
         if isinstance(event, BotUttered):
-            buttons = event.data.get("buttons") or event.data.get("quick_replies")
+            buttons = menu_buttons(event.data)
             if buttons:
                 return resolve_menu_answer(text, buttons)
     return None

@@ -29,6 +29,19 @@ class InvalidPayload(ChattigoError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+class InvalidResponse(ChattigoError, ValueError):
+    """A bot response that cannot become a WhatsApp message; `field` is a dotted path.
+
+    Raised while building outbound requests, so it is distinct from `InvalidPayload` (a
+    webhook body we refuse): a bad bot response is a bug in the bot, not in the request.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"bot response field '{field}': {reason}")
+
+
 class WebhookRejected(ChattigoError):
     """A webhook request refused before parsing (auth, size, origin); carries its HTTP status."""
 

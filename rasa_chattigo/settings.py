@@ -77,6 +77,8 @@ class ChattigoSettings(BaseModel):
     shutdown_grace_seconds: float = 25.0
     dedup_store: str = "memory"
     dedup_ttl_seconds: float = 24 * 3600
+    dedup_inflight_ttl_seconds: float = 600.0
+    dedup_max_entries: int = 100_000
 
     # administration
     admin_token: Optional[str] = None
@@ -86,31 +88,38 @@ class ChattigoSettings(BaseModel):
         allow_mutation = False
 
     @validator("base_url")
-    def _base_url(cls, value: str) -> str:  # noqa: N805
+    def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
     @validator("did")
-    def _did(cls, value: Optional[str]) -> Optional[str]:  # noqa: N805
+    def _did(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not value.isdigit():
             raise ValueError("must be the WhatsApp Business number in digits only, without '+'")
         return value
 
     @validator("buttons")
-    def _buttons(cls, value: str) -> str:  # noqa: N805
+    def _buttons(cls, value: str) -> str:
         if value not in ("menu", "native"):
             raise ValueError("must be 'menu' (default) or 'native'")
         return value
 
     @validator("ack")
-    def _ack(cls, value: str) -> str:  # noqa: N805
+    def _ack(cls, value: str) -> str:
         if value not in ("background", "inline"):
             raise ValueError("must be 'background' (default) or 'inline'")
         return value
 
+    @validator("intents")
+    def _intents(cls, value: Dict[str, str]) -> Dict[str, str]:
+        for kind, intent in value.items():
+            if not intent or any(ch.isspace() or ch in "{}@/" for ch in intent):
+                raise ValueError(f"intent for '{kind}' must be a plain intent name, got {intent!r}")
+        return value
+
     @validator("max_attempts")
-    def _attempts(cls, value: int) -> int:  # noqa: N805
+    def _attempts(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
         return value

@@ -1,0 +1,1 @@
+"""Custom actions of the slow bot used by reliability tests and benchmarks."""

@@ -1,0 +1,60 @@
+"""Webhook JSON from Chattigo (Cloud API envelope or legacy flat format) to bot messages; pure."""
+
+import time
+from typing import Any, Optional
+
+from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.inbound_cloud import CLOUD_API_OBJECT, parse_cloud
+from rasa_chattigo.inbound_legacy import LEGACY_KEYS, parse_legacy
+from rasa_chattigo.inbound_types import (
+    Batch,
+    InboundMessage,
+    ParsedWebhook,
+    StatusUpdate,
+    json_type,
+)
+from rasa_chattigo.settings import ChattigoSettings
+
+__all__ = ["InboundMessage", "ParsedWebhook", "StatusUpdate", "parse_webhook"]
+
+
+def parse_webhook(
+    body: Any, settings: ChattigoSettings, *, received_at: Optional[int] = None
+) -> ParsedWebhook:
+    """Turns a decoded webhook body into messages for the bot and status updates.
+
+    Each entry, change, contact, status and message is validated on its own: a broken one is
+    reported in `problems` and the rest still delivered. Failed statuses and value-level
+    errors are logged here, at WARNING, with their code and title.
+
+    Args:
+        body: the decoded JSON body.
+        settings: the channel settings (`intents`, `ignore`, `did`).
+        received_at: Unix seconds to use when a message carries no timestamp
+            (default: now).
+
+    Raises:
+        InvalidPayload: the body is not an object, is in no known format, or its top level is
+            broken; or nothing usable was left (no message, status or ignored message) while at
+            least one part was broken: then the first problem is raised.
+    """
+    if not isinstance(body, dict):
+        raise InvalidPayload("body", f"must be a JSON object, got {json_type(body)}")
+    batch = Batch(settings, int(time.time()) if received_at is None else received_at)
+    if "object" in body:
+        data_format = "cloud_api"
+        parse_cloud(body, batch)
+    elif any(key in body for key in LEGACY_KEYS):
+        data_format = "legacy"
+        parse_legacy(body, batch)
+    else:
+        raise InvalidPayload(
+            "object",
+            "is missing: the body is neither a WhatsApp Cloud API webhook "
+            f"(object '{CLOUD_API_OBJECT}') nor a legacy Chattigo message (msisdn, did)",
+        )
+    if batch.problems and not (batch.messages or batch.statuses or batch.ignored):
+        raise batch.problems[0]
+    return ParsedWebhook(
+        batch.messages, batch.statuses, batch.problems, batch.ignored, batch.errors, data_format
+    )

@@ -1,0 +1,164 @@
+"""Chattigo's own endpoints: login, webhook registration, proprietary and Cloud API sends."""
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, List
+
+from aiohttp import web
+
+from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.sandbox.cloud import validate_cloud
+from rasa_chattigo.sandbox.fields import Fields, NotPermitted
+from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
+from rasa_chattigo.sandbox.responses import error, inflict, invalid, meta_error, read_json
+from rasa_chattigo.sandbox.state import OUT
+from rasa_chattigo.sandbox.tokens import TokenRejected, token_from_header
+from rasa_chattigo.sandbox.validation import validate_send
+from rasa_chattigo.sandbox.whatsapp import new_wamid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasa_chattigo.sandbox.app import Sandbox
+
+logger = logging.getLogger(__name__)
+
+
+class ChattigoRoutes:
+    """Handlers of the paths Chattigo serves under its base URL.
+
+    Args:
+        sandbox: the running sandbox (state, tokens, faults, status notifier).
+    """
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        self.sandbox = sandbox
+        self.state = sandbox.state
+
+    def routes(self) -> List[web.RouteDef]:
+        """The route table."""
+        return [
+            web.post("/login", self.login),
+            web.patch("/webhooks/inbound", self.register_webhook),
+            web.post("/webhooks/inbound", self.send),
+            web.post(r"/{version:v\d+\.\d+}/{did}/messages", self.send_cloud),
+        ]
+
+    def _user(self, request: web.Request, *, bare_allowed: bool) -> str:
+        header = request.headers.get("Authorization", "")
+        try:
+            return self.sandbox.tokens.verify(token_from_header(header, bare_allowed=bare_allowed))
+        except TokenRejected as exc:
+            logger.info("Sandbox: %s %s refused: %s", request.method, request.path, exc)
+            raise
+
+    async def login(self, request: web.Request) -> web.Response:
+        """`POST /login`: a JWT for valid credentials."""
+        try:
+            fields = Fields(await read_json(request))
+            username = fields.text("username", non_empty=True) or ""
+            password = fields.text("password", non_empty=True) or ""
+        except InvalidPayload as exc:
+            logger.info("Sandbox: login refused: %s", exc)
+            return invalid(exc)
+        expected = self.state.users.get(username)
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            logger.info("Sandbox: login refused for %s: wrong credentials", username)
+            return error(401, "unauthorized", "wrong username or password")
+        self.state.stats.logins += 1
+        logger.info("Sandbox: login of %s", username)
+        token = self.sandbox.tokens.issue(username)
+        return web.json_response({"access_token": token, "user": username, "access": True})
+
+    async def register_webhook(self, request: web.Request) -> web.Response:
+        """`PATCH /webhooks/inbound`: where messages to a business number are posted."""
+        try:
+            username = self._user(request, bare_allowed=True)
+        except TokenRejected as exc:
+            return error(401, "unauthorized", str(exc))
+        try:
+            fields = Fields(await read_json(request))
+            did = fields.digits("waId") or ""
+            url = fields.url("externalWebhook") or ""
+        except InvalidPayload as exc:
+            logger.info("Sandbox: webhook registration refused: %s", exc)
+            return invalid(exc)
+        if not self.state.may_use(username, did):
+            reason = f"waId: business number {did} is not enabled for this user"
+            logger.info("Sandbox: webhook registration refused: %s", reason)
+            return error(403, "forbidden", reason, "waId")
+        self.state.webhooks[did] = url
+        logger.info("Sandbox: webhook of %s registered: %s", did, url)
+        return web.json_response({"waId": did, "externalWebhook": url})
+
+    async def send(self, request: web.Request) -> web.Response:
+        """`POST /webhooks/inbound`: the proprietary send; 200 with an empty body when accepted."""
+        try:
+            username = self._user(request, bare_allowed=False)
+        except TokenRejected as exc:
+            return error(401, "unauthorized", str(exc))
+        fault = self.sandbox.faults.next()
+        if fault is not None:
+            self.state.stats.faults_injected += 1
+            return await inflict(request, fault)
+        try:
+            send = validate_send(await read_json(request), self.state.dids.get(username, []))
+        except InvalidPayload as exc:
+            self.state.stats.rejected += 1
+            logger.info("Sandbox: send refused: %s", exc)
+            return invalid(exc, 403 if isinstance(exc, NotPermitted) else 400)
+        if not self.state.claim_id(send.did, send.message_id):
+            self.state.stats.duplicate_ids += 1
+            logger.info(
+                "Sandbox: send %s from %s repeated, recorded once", send.message_id, send.did
+            )
+            return web.Response(status=200)
+        self.state.stats.accepted += 1
+        text = render_proprietary(send.payload, send.kind)
+        for msisdn in send.recipients:
+            self.state.record(OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id)
+            self.sandbox.report_statuses(send.did, msisdn, new_wamid(msisdn), send.message_id)
+        logger.info(
+            "Sandbox: accepted %s %s from %s to %s",
+            send.kind,
+            send.message_id,
+            send.did,
+            ",".join(send.recipients),
+        )
+        return web.Response(status=200)
+
+    async def send_cloud(self, request: web.Request) -> web.Response:
+        """`POST /v15.0/{did}/messages`: a Cloud API send (native buttons and lists)."""
+        try:
+            username = self._user(request, bare_allowed=False)
+        except TokenRejected as exc:
+            return meta_error(401, 190, f"Invalid OAuth access token: {exc}")
+        fault = self.sandbox.faults.next()
+        if fault is not None:
+            self.state.stats.faults_injected += 1
+            return await inflict(request, fault)
+        did = request.match_info["did"]
+        try:
+            if not did.isdigit():
+                raise InvalidPayload("did", "must contain digits only (in the path)")
+            if not self.state.may_use(username, did):
+                raise NotPermitted("did", f"business number {did} is not enabled for this user")
+            send = validate_cloud(await read_json(request))
+        except InvalidPayload as exc:
+            self.state.stats.rejected += 1
+            logger.info("Sandbox: Cloud API send refused: %s", exc)
+            status = 403 if isinstance(exc, NotPermitted) else 400
+            return meta_error(status, 10 if status == 403 else 100, str(exc), exc.field)
+        wamid = new_wamid(send.wa_id)
+        self.state.stats.accepted += 1
+        text = render_cloud(send.payload)
+        self.state.record(OUT, did, send.wa_id, send.kind, text, send.payload, wamid)
+        self.sandbox.report_statuses(did, send.wa_id, wamid, None)
+        logger.info(
+            "Sandbox: accepted Cloud API %s %s from %s to %s", send.kind, wamid, did, send.wa_id
+        )
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": send.to, "wa_id": send.wa_id}],
+                "messages": [{"id": wamid}],
+            }
+        )

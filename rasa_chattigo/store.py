@@ -1,0 +1,308 @@
+"""The SQL credentials store: one row per WhatsApp business number (DID), passwords encrypted."""
+
+import asyncio
+import functools
+import logging
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from rasa_chattigo.crypto import ENC_PREFIX, Keyring, Secret
+from rasa_chattigo.errors import UnknownBusinessNumber
+from rasa_chattigo.store_model import (
+    CredentialInfo,
+    CredentialNotFound,
+    DuplicateCredential,
+    StoredCredentials,
+    StoreError,
+    TTLCache,
+    check_fields,
+    credentials_table,
+    info_from_row,
+    make_engine,
+    metadata,
+    safe_url,
+    token_of,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STORE_URL = "sqlite:///chattigo.db"
+#: Names the store when neither `--store` nor the `credentials_store` setting does.
+STORE_ENV = "CHATTIGO_CREDENTIALS_STORE"
+DEFAULT_CACHE_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+class CredentialStore:
+    """Chattigo logins of many business numbers in one SQL table.
+
+    Reads are cached in memory for `cache_seconds`; writes through this object clear the
+    cache, while writes by another process (the CLI) show up once the entry expires.
+
+    Args:
+        url: any SQLAlchemy URL; SQLite file by default, PostgreSQL via psycopg2.
+        keyring: encrypts new passwords with its first key; any of its keys decrypts.
+        cache_seconds: how long a read is served from memory; 0 turns the cache off.
+        clock: monotonic clock of the cache, injectable for tests.
+        utcnow: wall clock for created_at/updated_at, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_STORE_URL,
+        keyring: Optional[Keyring] = None,
+        *,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.url = safe_url(url)
+        self.keyring = keyring if keyring is not None else Keyring()
+        self._utcnow = utcnow
+        self._engine = make_engine(url)
+        self._cache = TTLCache(cache_seconds, clock)
+
+    def __repr__(self) -> str:
+        return f"CredentialStore(url={self.url!r}, keyring={self.keyring!r})"
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+            raise StoreError(
+                f"credentials store {self.url}: cannot {doing}: {cause[0] if cause else exc}"
+            ) from None
+
+    def _invalidate(self) -> None:
+        self._cache.clear()
+
+    def create_all(self) -> None:
+        """Creates the `chattigo_credentials` table when it does not exist yet."""
+        with self._errors("create the table"):
+            metadata.create_all(self._engine, checkfirst=True)
+
+    def close(self) -> None:
+        """Closes pooled connections."""
+        self._engine.dispose()
+
+    def _encrypt(self, password: str) -> str:
+        return ENC_PREFIX + self.keyring.encrypt(password)
+
+    def _fetch(self, did: str) -> Optional[Row]:
+        hit, row = self._cache.get(("row", did))
+        if hit:
+            return row
+        with self._errors(f"read DID {did}"), self._engine.connect() as conn:
+            row = conn.execute(
+                select(credentials_table).where(credentials_table.c.did == did)
+            ).first()
+        self._cache.put(("row", did), row)
+        return row
+
+    def _credentials(
+        self, row: Optional[Row], include_disabled: bool
+    ) -> Optional[StoredCredentials]:
+        if row is None or (not row.enabled and not include_disabled):
+            return None
+        what = f"password of DID {row.did}"
+        password = self.keyring.decrypt(token_of(row.password_encrypted), what=what)
+        return StoredCredentials(**vars(info_from_row(row)), password=Secret(password))
+
+    def add(
+        self, did: str, *, username: str, password: str, name: str = "", bot_name: str = "Bot",
+        organization_id: Optional[str] = None, enabled: bool = True,
+    ) -> CredentialInfo:
+        """Stores a new business number; the password is encrypted under the first key.
+
+        Raises:
+            InvalidCredentialField: naming the first bad field.
+            DuplicateCredential: when the DID is already stored.
+            CredentialError: when no key is configured.
+        """
+        values = check_fields(
+            {"did": did, "username": username, "password": password, "name": name,
+             "bot_name": bot_name, "organization_id": organization_id, "enabled": enabled},
+            required=("did", "username", "password"),
+        )
+        values["password_encrypted"] = self._encrypt(values.pop("password"))
+        now = self._utcnow()
+        values.update(created_at=now, updated_at=now)
+        try:
+            with self._errors(f"add DID {did}"), self._engine.begin() as conn:
+                conn.execute(insert(credentials_table).values(**values))
+        except IntegrityError:
+            raise DuplicateCredential(did) from None
+        finally:
+            self._invalidate()
+        logger.info("Stored Chattigo credentials for DID %s", did)
+        return self.info(did)
+
+    def get(self, did: str, include_disabled: bool = False) -> Optional[StoredCredentials]:
+        """The decrypted login of `did`, or None when unknown (or disabled, by default).
+
+        Raises:
+            CredentialError: when the stored password cannot be decrypted with the keyring.
+        """
+        return self._credentials(self._fetch(did), include_disabled)
+
+    def info(self, did: str) -> CredentialInfo:
+        """Everything stored for `did` except the password.
+
+        Raises:
+            CredentialNotFound: when the DID is not stored.
+        """
+        row = self._fetch(did)
+        if row is None:
+            raise CredentialNotFound(did)
+        return info_from_row(row)
+
+    def list(self) -> List[CredentialInfo]:
+        """Every stored number, enabled or not, ordered by DID; no passwords."""
+        with self._errors("list credentials"), self._engine.connect() as conn:
+            rows = conn.execute(select(credentials_table).order_by(credentials_table.c.did)).all()
+        return [info_from_row(row) for row in rows]
+
+    def enabled_dids(self) -> List[str]:
+        """The DIDs of enabled rows, sorted; cached like `get`."""
+        hit, dids = self._cache.get("dids")
+        if hit:
+            return list(dids)
+        query = select(credentials_table.c.did).where(credentials_table.c.enabled.is_(True))
+        with self._errors("list enabled DIDs"), self._engine.connect() as conn:
+            dids = sorted(conn.execute(query).scalars().all())
+        self._cache.put("dids", dids)
+        return list(dids)
+
+    def update(self, did: str, /, **changes: Any) -> CredentialInfo:
+        """Changes some of name, username, password, bot_name, organization_id, enabled.
+
+        Raises:
+            InvalidCredentialField: naming an unknown or bad field, or when nothing changes.
+            CredentialNotFound: when the DID is not stored.
+        """
+        values = check_fields(changes, required=(), updating=True)
+        if "password" in values:
+            values["password_encrypted"] = self._encrypt(values.pop("password"))
+        values["updated_at"] = self._utcnow()
+        query = update(credentials_table).where(credentials_table.c.did == did).values(**values)
+        try:
+            with self._errors(f"update DID {did}"), self._engine.begin() as conn:
+                if conn.execute(query).rowcount == 0:
+                    raise CredentialNotFound(did)
+        finally:
+            self._invalidate()
+        logger.info("Updated Chattigo credentials for DID %s (%s)", did,
+                    ", ".join(sorted(changes)))
+        return self.info(did)
+
+    def remove(self, did: str) -> None:
+        """Deletes the row of `did`.
+
+        Raises:
+            CredentialNotFound: when the DID is not stored.
+        """
+        query = delete(credentials_table).where(credentials_table.c.did == did)
+        try:
+            with self._errors(f"remove DID {did}"), self._engine.begin() as conn:
+                if conn.execute(query).rowcount == 0:
+                    raise CredentialNotFound(did)
+        finally:
+            self._invalidate()
+        logger.info("Removed Chattigo credentials for DID %s", did)
+
+    def rotate(self, new_keyring: Optional[Keyring] = None) -> int:
+        """Re-encrypts every password under the first key, all rows in one transaction.
+
+        Args:
+            new_keyring: the keys to move to, newest first; the current keys still decrypt.
+                Without it, rows move to the first key of the current keyring.
+
+        Returns:
+            How many rows were re-encrypted.
+
+        Raises:
+            CredentialError: naming the DID whose password no key opens; nothing is changed.
+        """
+        keyring = new_keyring.merged(self.keyring) if new_keyring is not None else self.keyring
+        table = credentials_table
+        try:
+            with self._errors("re-encrypt credentials"), self._engine.begin() as conn:
+                query = select(table.c.id, table.c.did, table.c.password_encrypted)
+                rows = conn.execute(query).all()
+                for row in rows:
+                    what = f"password of DID {row.did}"
+                    fresh = keyring.reencrypt(token_of(row.password_encrypted), what=what)
+                    conn.execute(update(table).where(table.c.id == row.id).values(
+                        password_encrypted=ENC_PREFIX + fresh))
+        finally:
+            self._invalidate()
+        self.keyring = keyring
+        logger.info("Re-encrypted %d stored password(s) under key %s", len(rows),
+                    keyring.fingerprints[0] if keyring else None)
+        return len(rows)
+
+    # Async wrappers: the blocking calls run in the default executor; cache hits do not.
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(func, *args, **kwargs))
+
+    async def aget(self, did: str, include_disabled: bool = False) -> Optional[StoredCredentials]:
+        """`get` for async code; a cache hit answers without leaving the event loop."""
+        hit, row = self._cache.get(("row", did))
+        if hit:
+            return self._credentials(row, include_disabled)
+        return await self._run(self.get, did, include_disabled)
+
+    async def arequire(self, did: str) -> StoredCredentials:
+        """The enabled login of `did`, for the channel.
+
+        Raises:
+            UnknownBusinessNumber: when the DID is unknown or disabled.
+        """
+        found = await self.aget(did)
+        if found is None:
+            raise UnknownBusinessNumber(did)
+        return found
+
+    async def ainfo(self, did: str) -> CredentialInfo:
+        """`info` for async code."""
+        return await self._run(self.info, did)
+
+    async def alist(self) -> List[CredentialInfo]:
+        """`list` for async code."""
+        return await self._run(self.list)
+
+    async def aenabled_dids(self) -> List[str]:
+        """`enabled_dids` for async code; a cache hit answers without leaving the event loop."""
+        hit, dids = self._cache.get("dids")
+        if hit:
+            return list(dids)
+        return await self._run(self.enabled_dids)
+
+    async def aadd(self, did: str, /, **fields: Any) -> CredentialInfo:
+        """`add` for async code."""
+        return await self._run(self.add, did, **fields)
+
+    async def aupdate(self, did: str, /, **changes: Any) -> CredentialInfo:
+        """`update` for async code."""
+        return await self._run(self.update, did, **changes)
+
+    async def aremove(self, did: str) -> None:
+        """`remove` for async code."""
+        await self._run(self.remove, did)
+
+    async def arotate(self, new_keyring: Optional[Keyring] = None) -> int:
+        """`rotate` for async code."""
+        return await self._run(self.rotate, new_keyring)

@@ -1,0 +1,182 @@
+"""The chattigo channel through a real Sanic app on 127.0.0.1: verify, parse, dispatch, respond."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from conftest import DID, PASSWORD, USER, USERNAME, Collector, channel_settings, serve_sanic
+from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
+from rasa_chattigo.sandbox import Sandbox
+from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
+
+FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
+Sanic.test_mode = True
+
+
+def fixture(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def make_app(channel, on_new_message):
+    app = Sanic(f"test_channel_{id(channel)}")
+    app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
+    return app
+
+
+@pytest.fixture
+async def served(collector):
+    """A channel in `ack: inline` mode (answers after handling) behind a real Sanic server."""
+    channel = ChattigoInput.from_credentials(channel_settings(ack="inline"))
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            yield http, channel
+
+
+async def post(http, body, **kwargs):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return await http.post("/webhooks/chattigo/webhook", content=raw,
+                           headers={"Content-Type": "application/json"}, **kwargs)
+
+
+async def test_health_answers_ok(served):
+    http, _ = served
+    answer = await http.get("/webhooks/chattigo/")
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+
+
+async def test_a_text_becomes_one_user_message(served, collector):
+    http, _ = served
+    answer = await post(http, fixture("guide_text"))
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "messages": 1, "duplicates": 0, "statuses": 0,
+                             "ignored": 0, "problems": []}
+    [message] = collector.messages
+    assert (message.text, message.sender_id, message.input_channel) == (
+        "Hola", "5492644472542", "chattigo")
+    assert message.message_id == "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABI..."
+    assert isinstance(message.output_channel, ChattigoOutput)
+    meta = message.metadata
+    assert (meta["name"], meta["business_number"], meta["phone_number_id"], meta["timestamp"]) == (
+        "Nombre Usuario", "5492644710400", "734053143122597", 1767030562)
+
+
+async def test_a_status_update_is_acknowledged_and_never_reaches_the_bot(served, collector):
+    http, _ = served
+    answer = await post(http, fixture("guide_status_minimal"))
+    assert (answer.status_code, answer.json()["statuses"]) == (200, 1)
+    assert collector.messages == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"this is not json", "body"),
+        (b"", "body"),
+        (b"[1, 2]", "body"),
+        (json.dumps({"hello": "world"}).encode(), "object"),
+        (json.dumps({"object": "whatsapp_business_account", "entry": {}}).encode(), "entry"),
+    ],
+)
+async def test_a_malformed_body_gets_400_with_a_json_reason(served, collector, body, field):
+    http, _ = served
+    answer = await post(http, body)
+    assert answer.status_code == 400
+    assert answer.json()["status"] == "error"
+    assert answer.json()["field"] == field
+    assert answer.json()["reason"]
+    assert collector.messages == []
+
+
+async def test_a_message_for_another_business_number_is_refused_with_403(served, collector):
+    http, _ = served
+    body = build_cloud_webhook("text", did="5491100000000", msisdn=USER, text="hola")
+    answer = await post(http, body)
+    assert answer.status_code == 403
+    assert "5491100000000" in answer.json()["reason"]
+    assert collector.messages == []
+
+
+async def test_a_redelivered_message_reaches_the_bot_once(served, collector):
+    http, _ = served
+    body = fixture("guide_text")
+    first, second = await post(http, body), await post(http, body)
+    assert (first.json()["messages"], second.json()["messages"]) == (1, 0)
+    assert second.json()["duplicates"] == 1
+    assert len(collector.messages) == 1
+
+
+async def test_inline_mode_answers_503_when_the_bot_fails_and_a_redelivery_is_processed(collector):
+    calls = []
+
+    async def flaky(message):
+        calls.append(message.text)
+        if len(calls) == 1:
+            raise RuntimeError("the bot crashed")
+
+    channel = ChattigoInput.from_credentials(channel_settings(ack="inline"))
+    async with serve_sanic(make_app(channel, flaky)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            first = await post(http, fixture("guide_text"))
+            second = await post(http, fixture("guide_text"))
+    assert first.status_code == 503
+    assert second.status_code == 200
+    assert calls == ["Hola", "Hola"]
+
+
+async def test_background_mode_answers_before_the_bot_finishes(collector):
+    release = asyncio.Event()
+    handled = []
+
+    async def slow(message):
+        await release.wait()
+        handled.append(message.text)
+
+    channel = ChattigoInput.from_credentials(channel_settings())
+    async with serve_sanic(make_app(channel, slow)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            answer = await post(http, fixture("guide_text"))
+            assert (answer.status_code, answer.json()["messages"], handled) == (200, 1, [])
+            release.set()
+            await asyncio.sleep(0.05)
+    assert handled == ["Hola"]
+
+
+async def test_the_webhook_token_is_required_when_configured(collector):
+    channel = ChattigoInput.from_credentials(channel_settings(webhook_token="t0k3n-abc"))
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            missing = await post(http, fixture("guide_text"))
+            wrong = await post(http, fixture("guide_text"), params={"token": "nope"})
+            right = await post(http, fixture("guide_text"), params={"token": "t0k3n-abc"})
+    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert "t0k3n-abc" not in missing.text + wrong.text
+
+
+async def test_a_reply_leaves_through_the_sandbox_in_chattigo_format():
+    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
+        channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url))
+        output = channel.get_output_channel()
+        await output.send_response(USER, {"text": "¡Hola! Soy Aynux."})
+        await channel.client.aclose()
+        [sent] = sandbox.state.select(direction="out")
+    assert {k: v for k, v in sent.payload.items() if k != "id"} == {
+        "did": DID, "msisdn": USER, "type": "text", "channel": "WHATSAPP",
+        "content": "¡Hola! Soy Aynux.", "name": "Aynux", "isAttachment": False,
+    }
+
+
+async def test_dry_run_logs_test_mode_instead_of_sending(caplog):
+    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
+        channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url,
+                                                                  dry_run=True))
+        with caplog.at_level("INFO", logger="rasa_chattigo"):
+            await channel.get_output_channel().send_response(USER, {"text": "prueba"})
+        await channel.client.aclose()
+        assert sandbox.state.select(direction="out") == []
+        assert sandbox.state.stats.logins == 0
+    assert any(r.getMessage().startswith("[TEST MODE]") and "prueba" in r.getMessage()
+               for r in caplog.records)

@@ -246,13 +246,15 @@ def register(subparsers: Any) -> None:
         parser = _verb(verbs, name, handler, text, [store, did] if name == "show" else [store])
         parser.add_argument("--json", action="store_true", help="print JSON")
     update = _verb(verbs, "update", _update, "change fields of a stored number", [store, did])
-    update.add_argument("--name")
-    update.add_argument("--username")
-    update.add_argument("--bot-name")
-    update.add_argument("--organization-id", help="empty string clears it")
+    update.add_argument("--name", help="new label")
+    update.add_argument("--username", help="new Chattigo login")
+    update.add_argument("--bot-name", help="new sender name")
+    update.add_argument("--organization-id", help="new tenant id; an empty string clears it")
     switch = update.add_mutually_exclusive_group()
-    switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
-    switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    switch.add_argument("--enable", dest="enabled", action="store_const", const=True,
+                        help="serve this number again")
+    switch.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                        help="keep the row but serve nothing")
     update.add_argument("--password-stdin", action="store_true",
                         help="read a new password from a prompt or stdin")
     _verb(verbs, "remove", _remove, "delete a stored number", [store, did])

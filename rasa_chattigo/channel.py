@@ -358,5 +358,14 @@ def _add_admin_routes(bp: compat.Blueprint, channel: ChattigoInput) -> None:
     if not channel.settings.admin_token:
         return
     from rasa_chattigo.admin_api import add_admin_routes
+    from rasa_chattigo.credentials import StoreCredentials
 
-    add_admin_routes(bp, channel)
+    if not isinstance(channel.credentials, StoreCredentials):
+        return  # parse_settings refuses admin_token without a credentials_store
+
+    async def login_check(did: str) -> None:
+        channel.client.forget(did)
+        await channel.client.login(did)
+
+    add_admin_routes(bp, channel.credentials.store, admin_token=channel.settings.admin_token,
+                     login_check=login_check)

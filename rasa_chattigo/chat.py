@@ -39,7 +39,7 @@ def message_for_line(line: str) -> Optional[Dict[str, Any]]:
         body: Dict[str, Any] = {"type": "location", "latitude": float(rest[0]),
                                 "longitude": float(rest[1])}
         if len(rest) > 2:
-            body["name"] = rest[2]
+            body["place_name"] = rest[2]
         if len(rest) > 3:
             body["address"] = " ".join(rest[3:])
         return body
@@ -52,7 +52,7 @@ def message_for_line(line: str) -> Optional[Dict[str, Any]]:
     if command == "boton":
         if not rest:
             raise ValueError("uso: :boton ID [TITULO]")
-        return {"type": "interactive", "interactive_type": "button_reply", "id": rest[0],
+        return {"type": "button_reply", "reply_id": rest[0],
                 "title": " ".join(rest[1:]) or rest[0]}
     raise ValueError(f"comando desconocido :{command} (escribí :ayuda)")
 

@@ -136,6 +136,10 @@ class ChattigoClient:
             return token.value
         return None
 
+    def forget(self, did: str) -> None:
+        """Drops the cached token of `did`: the next request logs in again."""
+        self._tokens.pop(did, None)
+
     def _drop_token(self, did: str, value: str) -> None:
         # Only the first of many concurrent 401s drops the token, so an expiry costs one login.
         token = self._tokens.get(did)

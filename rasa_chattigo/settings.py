@@ -177,6 +177,8 @@ def parse_settings(credentials: Optional[Mapping[str, Any]]) -> ChattigoSettings
         key = ".".join(str(p) for p in first["loc"] if p != "__root__")
         message = "unknown key" if first["type"] == "value_error.extra" else first["msg"]
         raise ConfigError(key, message) from None
+    if settings.admin_token and settings.credentials_store is None:
+        raise ConfigError("admin_token", "the admin API manages a credentials_store: name one")
     if settings.credentials_store is None:
         for key in ("did", "username", "password"):
             if getattr(settings, key) is None:

@@ -44,6 +44,7 @@ class LocalStack:
         extra_env: more environment for the child processes.
         endpoints: the endpoints file, relative to the project (tracker/lock stores).
         sandbox_args: extra `rasa-chattigo sandbox` arguments (e.g. `--token-ttl`).
+        rasa_args: extra `rasa run` arguments (e.g. `--enable-api`).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class LocalStack:
         extra_env: Optional[Dict[str, str]] = None,
         endpoints: str = "endpoints.yml",
         sandbox_args: Sequence[str] = (),
+        rasa_args: Sequence[str] = (),
     ) -> None:
         self.project = Path(project).resolve()
         self.model = Path(model).resolve()
@@ -66,6 +68,7 @@ class LocalStack:
         self.sandbox_url = f"http://127.0.0.1:{free_port()}"
         self.rasa_urls: List[str] = []
         self._sandbox_args = list(sandbox_args)
+        self._rasa_args = list(rasa_args)
         self._env = dict(
             os.environ, CHATTIGO_BASE_URL=self.sandbox_url, CHATTIGO_DID=did,
             CHATTIGO_USERNAME=SANDBOX_USERNAME, CHATTIGO_PASSWORD=self.password,
@@ -102,7 +105,8 @@ class LocalStack:
         child = self._spawn(
             [str(Path(sys.executable).parent / "rasa"), "run", "-i", "127.0.0.1",
              "-p", url.rsplit(":", 1)[1], "-m", str(self.model),
-             "--credentials", "credentials.yml", "--endpoints", self.endpoints],
+             "--credentials", "credentials.yml", "--endpoints", self.endpoints,
+             *self._rasa_args],
             self.logs / f"rasa-{len(self._rasa)}.log", cwd=str(self.project),
         )
         self._rasa.append(child)

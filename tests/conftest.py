@@ -6,9 +6,13 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List
 
 import pytest
+from sanic import Sanic
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Sanic 21.12 refuses a second app in one process unless test mode is on before the first.
+Sanic.test_mode = True
 
 DID = "5492644710400"
 USER = "5492644472542"

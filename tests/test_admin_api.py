@@ -24,7 +24,6 @@ PREFIX = "/webhooks/chattigo/admin/credentials"
 
 # Sanic 21.12 rewrites its connection code when an app starts; a second app in one process
 # breaks unless test mode keeps the original. It must be set before any app starts.
-Sanic.test_mode = True
 
 
 class Harness:

@@ -14,7 +14,6 @@ from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
-Sanic.test_mode = True
 
 
 def fixture(name):

@@ -126,7 +126,7 @@ def test_register_adds_the_sandbox_sub_command() -> None:
         True,
         5.0,
     )
-    assert args.func.__name__ == "run"
+    assert args.handler.__name__ == "run"
 
 
 def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 SECONDS_VARIABLE = "SLOW_BOT_SECONDS"
 DEFAULT_SECONDS = 5.0
+REPLY = "Listo, ya lo procesé."
 
 
 def pause_seconds(environ: Optional[Mapping[str, str]] = None) -> float:
@@ -41,7 +42,7 @@ def pause_seconds(environ: Optional[Mapping[str, str]] = None) -> float:
 
 
 class ActionPausa(Action):
-    """Sleeps without blocking the action server, then utters `utter_listo`."""
+    """Sleeps without blocking the action server, then answers "Listo, ya lo procesé."."""
 
     def name(self) -> Text:
         """The action's name in the domain."""
@@ -57,5 +58,5 @@ class ActionPausa(Action):
         seconds = pause_seconds()
         logger.debug("Pausing %.3f s for conversation %s", seconds, tracker.sender_id)
         await asyncio.sleep(seconds)
-        dispatcher.utter_message(response="utter_listo")
+        dispatcher.utter_message(text=REPLY)
         return []

@@ -1,0 +1,1 @@
+"""`make bench`: end-to-end, acknowledgement, channel-only and start-up benchmarks of rasa-chattigo."""

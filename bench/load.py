@@ -1,0 +1,238 @@
+"""The conversation load: simulated users talking to `rasa run` over REST or over Chattigo.
+
+Every user sends a message, waits for all of the bot's replies, then sends the next one (a
+conversation); many users run at once. A REST message is done when its HTTP answer arrives. A
+Chattigo message is done when its last reply reached the sandbox: the sandbox stamps each send
+it accepts (`at`, wall clock, ms), and this process, on the same machine and clock, compares that
+stamp with the moment it posted the webhook.
+"""
+
+import asyncio
+import datetime
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import httpx
+
+from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
+
+logger = logging.getLogger(__name__)
+
+#: One conversation with the demo bot, repeated as long as a user has messages to send.
+SCRIPT = (
+    "hola",
+    "quiero ver los planes",
+    "quiero contratar el premium",
+    "sí, por favor",
+    "a qué hora atienden?",
+    "sos un bot?",
+    "el wifi no funciona",
+    "no",
+    "muchas gracias",
+    "chau",
+)
+REPLY_TIMEOUT = 60.0
+
+
+@dataclass
+class RunResult:
+    """What one load run measured.
+
+    Attributes:
+        channel: "rest" or "chattigo".
+        messages: messages sent.
+        replies: bot replies received.
+        seconds: wall time from the first send to the last message done.
+        latencies_ms: per message, send to done.
+        acks_ms: per message, webhook post to its HTTP answer (Chattigo only).
+        errors: messages that failed or timed out.
+        notify_lag_ms: per reply, sandbox stamp to this process seeing it (Chattigo only).
+    """
+
+    channel: str
+    messages: int = 0
+    replies: int = 0
+    seconds: float = 0.0
+    latencies_ms: List[float] = field(default_factory=list)
+    acks_ms: List[float] = field(default_factory=list)
+    errors: int = 0
+    notify_lag_ms: List[float] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        """Messages done per second."""
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+def conversation(length: int) -> List[str]:
+    """The first `length` messages of the script, repeated."""
+    return [SCRIPT[i % len(SCRIPT)] for i in range(length)]
+
+
+def _wall_seconds(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso).timestamp()
+
+
+class ReplyWatcher:
+    """Long-polls the sandbox's accepted sends and hands each one to the user it was sent to.
+
+    Args:
+        sandbox_url: the sandbox base URL.
+        did: the business number the bot sends from.
+    """
+
+    def __init__(self, sandbox_url: str, did: str) -> None:
+        self._http = httpx.AsyncClient(base_url=sandbox_url, timeout=40.0)
+        self._did = did
+        self._after = 0
+        self._inboxes: Dict[str, "asyncio.Queue[Dict[str, Any]]"] = defaultdict(asyncio.Queue)
+        self._task: Optional["asyncio.Task[None]"] = None
+
+    async def start(self) -> None:
+        """Resets the sandbox's message log (so polls stay cheap) and starts polling."""
+        answer = await self._http.post("/sandbox/reset", json={})
+        answer.raise_for_status()
+        answer = await self._http.get("/sandbox/messages", params={"did": self._did})
+        answer.raise_for_status()
+        self._after = max((m["seq"] for m in answer.json()["messages"]), default=self._after)
+        self._task = asyncio.ensure_future(self._poll())
+
+    async def stop(self) -> None:
+        """Stops polling and closes the HTTP client."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._http.aclose()
+
+    async def _poll(self) -> None:
+        while True:
+            answer = await self._http.get("/sandbox/messages", params={
+                "did": self._did, "after": self._after, "wait": 20})
+            answer.raise_for_status()
+            seen = time.time()
+            for message in answer.json()["messages"]:
+                self._after = max(self._after, message["seq"])
+                message["_seen"] = seen
+                self._inboxes[message["msisdn"]].put_nowait(message)
+
+    async def replies(self, msisdn: str, count: int, timeout: float) -> List[Dict[str, Any]]:
+        """Waits for the next `count` replies to `msisdn`.
+
+        Raises:
+            asyncio.TimeoutError: they did not all arrive within `timeout` seconds.
+        """
+        inbox = self._inboxes[msisdn]
+        got: List[Dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count:
+            got.append(await asyncio.wait_for(inbox.get(), deadline - time.monotonic()))
+        return got
+
+    def leftover(self, msisdn: str) -> int:
+        """Replies to `msisdn` that nobody waited for (more than expected)."""
+        return self._inboxes[msisdn].qsize()
+
+
+async def rest_user(http: httpx.AsyncClient, url: str, sender: str, messages: Sequence[str],
+                    result: RunResult) -> List[int]:
+    """One REST conversation; returns the number of replies to each message."""
+    counts = []
+    for text in messages:
+        start = time.perf_counter()
+        try:
+            answer = await http.post(url, json={"sender": sender, "message": text})
+            answer.raise_for_status()
+            replies = len(answer.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("REST message from %s failed: %s", sender, exc)
+            result.errors += 1
+            counts.append(0)
+            continue
+        result.latencies_ms.append((time.perf_counter() - start) * 1000)
+        result.messages += 1
+        result.replies += replies
+        counts.append(replies)
+    return counts
+
+
+async def chattigo_user(http: httpx.AsyncClient, url: str, watcher: ReplyWatcher, did: str,
+                        msisdn: str, messages: Sequence[str], expected: Sequence[int],
+                        result: RunResult) -> float:
+    """One WhatsApp conversation through the Chattigo webhook; returns when its last reply landed.
+
+    `expected[i]` is how many replies message i gets (from the REST calibration).
+    """
+    last = 0.0
+    for text, count in zip(messages, expected):
+        body = json.dumps(build_cloud_webhook("text", did=did, msisdn=msisdn, name="Bench",
+                                              text=text)).encode()
+        sent = time.time()
+        try:
+            answer = await http.post(url, content=body,
+                                     headers={"Content-Type": "application/json"})
+            acked = time.time()
+            answer.raise_for_status()
+            replies = await watcher.replies(msisdn, count, REPLY_TIMEOUT)
+        except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+            logger.warning("Chattigo message from %s failed: %r", msisdn, exc)
+            result.errors += 1
+            continue
+        done = max(_wall_seconds(reply["at"]) for reply in replies) if replies else acked
+        result.acks_ms.append((acked - sent) * 1000)
+        result.latencies_ms.append(max(done - sent, 0.0) * 1000)
+        result.notify_lag_ms.extend(
+            (reply["_seen"] - _wall_seconds(reply["at"])) * 1000 for reply in replies)
+        result.messages += 1
+        result.replies += len(replies)
+        last = max(last, done)
+    return last
+
+
+async def run_rest(base_url: str, users: int, per_user: int, tag: str) -> RunResult:
+    """`users` concurrent REST conversations of `per_user` messages each."""
+    result = RunResult("rest")
+    url = f"{base_url}/webhooks/rest/webhook"
+    async with _client(users) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(
+            rest_user(http, url, f"bench-{tag}-{n}", conversation(per_user), result)
+            for n in range(users)))
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+async def run_chattigo(webhook_url: str, sandbox_url: str, did: str, users: int, per_user: int,
+                       expected: Sequence[int], tag: int) -> RunResult:
+    """`users` concurrent WhatsApp conversations through the Chattigo webhook.
+
+    Args:
+        tag: a number making this run's phone numbers unique (fresh trackers every run).
+    """
+    result = RunResult("chattigo")
+    watcher = ReplyWatcher(sandbox_url, did)
+    await watcher.start()
+    numbers = [f"549{tag:04d}{n:05d}" for n in range(users)]
+    try:
+        async with _client(users) as http:
+            start = time.time()
+            ends = await asyncio.gather(*(
+                chattigo_user(http, webhook_url, watcher, did, number, conversation(per_user),
+                              expected, result)
+                for number in numbers))
+            result.seconds = max(max(ends) - start, 1e-9)
+        extra = sum(watcher.leftover(number) for number in numbers)
+        if extra:
+            logger.warning("%d Chattigo replies arrived beyond the expected count", extra)
+            result.errors += extra
+    finally:
+        await watcher.stop()
+    return result
+
+
+def _client(users: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(
+        max_connections=users, max_keepalive_connections=users))

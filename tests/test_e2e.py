@@ -1,0 +1,150 @@
+"""End to end: a real `rasa run` on the trained bot_project, the real sandbox, real HTTP."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import httpx
+import pytest
+import yaml
+
+from rasa_chattigo.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ROOT / "bot_project"
+MODEL = PROJECT / "models" / "current.tar.gz"
+DID = "5492644710400"
+
+pytestmark = pytest.mark.e2e
+
+
+def ensure_model() -> Path:
+    """The model `make test` trains; trained here when pytest runs on its own."""
+    if not MODEL.exists():
+        subprocess.run(
+            [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name", "current",
+             "--out", "models", "--quiet"],
+            cwd=PROJECT, check=True,
+        )
+    return MODEL
+
+
+def responses(name: str) -> List[str]:
+    domain = yaml.safe_load((PROJECT / "domain.yml").read_text())
+    return [variant["text"] for variant in domain["responses"][name]]
+
+
+class WhatsAppUser:
+    """One phone, talking through the sandbox; `say` returns the bot's replies as sent."""
+
+    def __init__(self, stack: LocalStack, phone: str) -> None:
+        self.stack, self.phone = stack, phone
+        self.http = httpx.Client(base_url=stack.sandbox_url, timeout=60)
+        self.seq = max((m["seq"] for m in self._messages(0, 0)), default=0)
+
+    def _messages(self, after: int, wait: float) -> List[Dict[str, Any]]:
+        answer = self.http.get("/sandbox/messages", params={
+            "did": DID, "msisdn": self.phone, "after": after, "wait": wait})
+        answer.raise_for_status()
+        return answer.json()["messages"]
+
+    def say(self, expect: int = 1, **body: Any) -> List[Dict[str, Any]]:
+        sent = self.http.post(f"/sandbox/users/{self.phone}/send", json={"did": DID, **body})
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["webhook_status"] == 200, sent.json()
+        replies: List[Dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while len(replies) < expect and time.monotonic() < deadline:
+            batch = self._messages(self.seq, 10)
+            if batch:
+                self.seq = batch[-1]["seq"]
+                replies += batch
+        time.sleep(0.5)  # anything beyond `expect` would be a bug: collect it too
+        extra = self._messages(self.seq, 0)
+        if extra:
+            self.seq = extra[-1]["seq"]
+        return replies + extra
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    model = ensure_model()
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    endpoints = logs / "endpoints.yml"
+    # A SQL tracker store, so conversations survive the restart test.
+    endpoints.write_text(yaml.safe_dump({"tracker_store": {
+        "type": "SQL", "dialect": "sqlite", "db": str(logs / "trackers.db")}}))
+    running = LocalStack(PROJECT, model, did=DID, logs=logs, endpoints=str(endpoints),
+                         rasa_args=["--enable-api"])
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_hola_gets_a_spanish_greeting_in_chattigo_format(stack):
+    [reply] = WhatsAppUser(stack, "5492644472542").say(type="text", text="hola", name="Ana")
+    payload = reply["payload"]
+    assert {k: payload[k] for k in ("did", "msisdn", "name", "type", "channel", "isAttachment")} \
+        == {"did": DID, "msisdn": "5492644472542", "name": "Aynux", "type": "text",
+            "channel": "WHATSAPP", "isAttachment": False}
+    assert payload["content"] in [text.replace("{name}", "Ana") for text in responses(
+        "utter_saludo")] or payload["content"] in responses("utter_saludo")
+
+
+def test_a_button_tap_triggers_the_buttons_payload(stack):
+    user = WhatsAppUser(stack, "5492644000001")
+    replies = user.say(type="button_reply", reply_id='/elegir_plan{"plan":"premium"}',
+                       title="Premium · 1000 Mb")
+    assert "premium" in replies[0]["payload"]["content"].lower()
+
+
+def test_a_shared_location_is_answered_with_its_address(stack):
+    user = WhatsAppUser(stack, "5492644000002")
+    reply, *_ = user.say(type="location", latitude=-34.6037, longitude=-58.3816,
+                       place_name="Obelisco", address="Av. 9 de Julio s/n")
+    assert "Av. 9 de Julio s/n" in reply["payload"]["content"]
+
+
+def test_a_numbered_menu_answered_with_2_picks_the_second_button(stack):
+    user = WhatsAppUser(stack, "5492644000003")
+    [menu] = user.say(type="text", text="¿Qué planes tienen?")
+    assert "2. Estándar · 300 Mb" in menu["payload"]["content"]
+    replies = user.say(type="text", text="2")
+    assert "estandar" in replies[0]["payload"]["content"].lower().replace("á", "a")
+
+
+def test_the_menu_survives_a_restart_of_rasa_run(stack):
+    user = WhatsAppUser(stack, "5492644000004")
+    [menu] = user.say(type="text", text="quiero ver los planes")
+    assert "3. Premium · 1000 Mb" in menu["payload"]["content"]
+    stack.stop_rasa(0)
+    url = stack.start_rasa(wait=True)
+    stack.register_webhook(f"{url}/webhooks/chattigo/webhook")
+    replies = user.say(type="text", text="3")
+    assert "premium" in replies[0]["payload"]["content"].lower()
+
+
+def test_a_proactive_message_reaches_the_whatsapp_user(stack):
+    user = WhatsAppUser(stack, "5492644000005")
+    rasa_url = stack.rasa_urls[-1]
+    answer = httpx.post(
+        f"{rasa_url}/conversations/{user.phone}/trigger_intent",
+        params={"output_channel": "chattigo"}, json={"name": "horarios"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    [reply] = user._messages(user.seq, 10)
+    assert reply["payload"]["msisdn"] == user.phone
+    assert reply["payload"]["content"] in responses("utter_horarios")
+
+
+def test_the_conversation_view_shows_both_directions_in_order(stack):
+    user = WhatsAppUser(stack, "5492644000006")
+    user.say(type="text", text="hola")
+    answer = httpx.get(f"{stack.sandbox_url}/sandbox/conversations/{DID}/{user.phone}")
+    directions = [m["direction"] for m in answer.json()["messages"]]
+    assert directions == ["in", "out"]
+    assert json.loads(json.dumps(answer.json()))["messages"][0]["text"] == "hola"

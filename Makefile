@@ -9,6 +9,8 @@ UV := .tools/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml setup.cfg | cksum | cut -d' ' -f1)
 MODEL := bot_project/models/current.tar.gz
 BOT_SOURCES := $(wildcard bot_project/*.yml bot_project/data/*.yml)
+SLOW_MODEL := bot_project/slow/models/slow.tar.gz
+SLOW_SOURCES := $(wildcard bot_project/slow/*.yml bot_project/slow/data/*.yml)
 PYTEST_ARGS ?=
 
 export RASA_TELEMETRY_ENABLED := false
@@ -40,17 +42,20 @@ setup: $(STAMP)
 
 # Trains only when the model is missing or older than the bot's files.
 $(MODEL): $(STAMP) $(BOT_SOURCES)
-	cd bot_project && ../$(BIN)/rasa train --fixed-model-name current --out models --quiet
+	cd bot_project && PYTHONWARNINGS=ignore ../$(BIN)/rasa train --fixed-model-name current --out models --quiet
 
-model: $(MODEL)
+$(SLOW_MODEL): $(STAMP) $(SLOW_SOURCES)
+	cd bot_project/slow && PYTHONWARNINGS=ignore ../../$(BIN)/rasa train --fixed-model-name slow --out models --quiet
+
+model: $(MODEL) $(SLOW_MODEL)
 
 run: $(MODEL)
 	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL)
 
-test: $(MODEL)
+test: $(MODEL) $(SLOW_MODEL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(MODEL)
+bench: $(MODEL) $(SLOW_MODEL)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)

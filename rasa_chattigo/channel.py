@@ -244,7 +244,7 @@ class ChattigoInput(InputChannel):
             except UnknownBusinessNumber:
                 logger.warning("Message %s for business number %s refused: no enabled "
                                "credentials", message.message_id, did)
-                unknown.append(did)
+                unknown.append((did, message.message_id))
                 continue
             key = f"{did}:{message.message_id}"
             if not await self.dedup.claim(key):
@@ -256,9 +256,10 @@ class ChattigoInput(InputChannel):
                 sender_id, _Job(self, message, sender_id, key, on_new_message, app)
             ))
         if unknown and not accepted and not duplicates:
-            raise UnknownBusinessNumber(unknown[0])
-        problems += [{"field": "business_number", "reason": f"no enabled credentials for {d}"}
-                     for d in unknown]
+            raise UnknownBusinessNumber(unknown[0][0])
+        problems += [{"field": "business_number", "message_id": message_id,
+                      "reason": f"no enabled credentials for {did}"}
+                     for did, message_id in unknown]
         if self.settings.ack == "inline":
             for done in accepted:
                 try:

@@ -43,6 +43,7 @@ class LocalStack:
         logs: folder for sandbox.log and rasa-N.log.
         extra_env: more environment for the child processes.
         endpoints: the endpoints file, relative to the project (tracker/lock stores).
+        credentials: the credentials file, relative to the project.
         sandbox_args: extra `rasa-chattigo sandbox` arguments (e.g. `--token-ttl`).
         rasa_args: extra `rasa run` arguments (e.g. `--enable-api`).
     """
@@ -56,6 +57,7 @@ class LocalStack:
         logs: Path,
         extra_env: Optional[Dict[str, str]] = None,
         endpoints: str = "endpoints.yml",
+        credentials: str = "credentials.yml",
         sandbox_args: Sequence[str] = (),
         rasa_args: Sequence[str] = (),
     ) -> None:
@@ -64,6 +66,7 @@ class LocalStack:
         self.did = did
         self.logs = Path(logs)
         self.endpoints = endpoints
+        self.credentials = credentials
         self.password = secrets.token_urlsafe(18)  # throw-away sandbox password, never printed
         self.sandbox_url = f"http://127.0.0.1:{free_port()}"
         self.rasa_urls: List[str] = []
@@ -75,6 +78,7 @@ class LocalStack:
             RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}),
         )
         self._sandbox: Optional[subprocess.Popen] = None
+        self._actions: Optional[subprocess.Popen] = None
         self._rasa: List[subprocess.Popen] = []
 
     @property
@@ -99,13 +103,29 @@ class LocalStack:
         self.register_webhook(self.webhook_url)
         return self
 
+    def start_action_server(self, module: str = "actions", *, timeout: float = 120.0) -> str:
+        """Starts `rasa run actions` for the project's custom actions; returns its webhook URL.
+
+        Call it before `start`, and name the URL as `action_endpoint` in the endpoints file.
+        """
+        port = free_port()
+        self._env["SANIC_HOST"] = "127.0.0.1"  # rasa_sdk binds every interface otherwise
+        child = self._spawn(
+            [str(Path(sys.executable).parent / "rasa"), "run", "actions", "--actions", module,
+             "--port", str(port)],
+            self.logs / "actions.log", cwd=str(self.project),
+        )
+        self._actions = child
+        _wait_up(f"http://127.0.0.1:{port}/health", child, timeout, "the action server")
+        return f"http://127.0.0.1:{port}/webhook"
+
     def start_rasa(self, *, wait: bool = False, timeout: float = 240.0) -> str:
         """Starts one more `rasa run` on a free port; returns its base URL."""
         url = f"http://127.0.0.1:{free_port()}"
         child = self._spawn(
             [str(Path(sys.executable).parent / "rasa"), "run", "-i", "127.0.0.1",
              "-p", url.rsplit(":", 1)[1], "-m", str(self.model),
-             "--credentials", "credentials.yml", "--endpoints", self.endpoints,
+             "--credentials", self.credentials, "--endpoints", self.endpoints,
              *self._rasa_args],
             self.logs / f"rasa-{len(self._rasa)}.log", cwd=str(self.project),
         )
@@ -115,9 +135,9 @@ class LocalStack:
             _wait_up(f"{url}/webhooks/chattigo/", child, timeout, "rasa run")
         return url
 
-    def stop_rasa(self, index: int = 0) -> None:
-        """Stops one `rasa run` (SIGTERM, as a deployment would)."""
-        _stop(self._rasa[index])
+    def stop_rasa(self, index: int = 0, *, grace: float = 30.0) -> int:
+        """Stops one `rasa run` with SIGTERM, as a deployment would; returns its exit code."""
+        return _stop(self._rasa[index], grace)
 
     def register_webhook(self, url: str) -> None:
         """Registers `url` for the business number through the real PATCH call."""
@@ -136,7 +156,7 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stops every process this stack started."""
-        for child in [*self._rasa, self._sandbox]:
+        for child in [*self._rasa, self._actions, self._sandbox]:
             if child is not None:
                 _stop(child)
 
@@ -169,11 +189,11 @@ def _wait_up(url: str, child: subprocess.Popen, timeout: float, what: str) -> No
             time.sleep(0.3)
 
 
-def _stop(child: subprocess.Popen, grace: float = 30.0) -> None:
+def _stop(child: subprocess.Popen, grace: float = 30.0) -> int:
     if child.poll() is None:
         child.terminate()
     try:
-        child.wait(timeout=grace)
+        return child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         child.kill()
-        child.wait()
+        return child.wait()

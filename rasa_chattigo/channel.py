@@ -2,13 +2,14 @@
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 
 from rasa_chattigo import compat
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
+from rasa_chattigo.conversation import menu_payload_from_tracker
 from rasa_chattigo.credentials import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, DedupUnavailable, create_dedup_store
 from rasa_chattigo.dispatch import Dispatcher, DispatcherClosed
@@ -19,7 +20,6 @@ from rasa_chattigo.errors import (
     WebhookRejected,
 )
 from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
-from rasa_chattigo.conversation import menu_payload_from_tracker
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.security import RedactTokenFilter, WebhookGuard
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
@@ -53,7 +53,7 @@ class ChattigoOutput(OutputChannel):
         self._credentials = credentials
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """The channel's name, as Rasa's `output_channel` query parameter uses it."""
         return CHANNEL_NAME
 
@@ -61,12 +61,12 @@ class ChattigoOutput(OutputChannel):
         did, sep, msisdn = recipient_id.rpartition(":")
         if sep:
             return did, msisdn
-        did = default_did(self._credentials, self._settings)
-        if did is None:
+        fallback = default_did(self._credentials, self._settings)
+        if fallback is None:
             raise UnknownBusinessNumber("(none: recipient id names no business number)")
-        return did, recipient_id
+        return fallback, recipient_id
 
-    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         """Sends one bot response (any mix of kinds); a failure is logged, never raised."""
         try:
             did, msisdn = self._address(recipient_id)
@@ -88,38 +88,38 @@ class ChattigoOutput(OutputChannel):
                 logger.error("Reply %s to %s from DID %s was not delivered: %s",
                              request.message_id, request.recipient, did, exc)
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
         await self.send_response(recipient_id, {"text": text})
 
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         """Sends an image by URL."""
         await self.send_response(recipient_id, {"image": image})
 
-    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
         """Sends a file by URL (or a dict with url, mime type, filename, caption)."""
         await self.send_response(recipient_id, {"attachment": attachment})
 
     async def send_text_with_buttons(
-        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         """Sends a text with buttons (a numbered menu unless `buttons: native`)."""
         await self.send_response(recipient_id, {"text": text, "buttons": buttons})
 
     async def send_quick_replies(
-        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         """Sends a text with quick replies, like buttons."""
         await self.send_response(recipient_id, {"text": text, "quick_replies": quick_replies})
 
     async def send_elements(
-        self, recipient_id: Text, elements: List[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, elements: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         """Sends generic-template elements as a sequence of messages."""
         await self.send_response(recipient_id, {"elements": elements})
 
     async def send_custom_json(
-        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+        self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any
     ) -> None:
         """Sends a Chattigo payload as written, filling in the addressing fields."""
         await self.send_response(recipient_id, {"custom": json_message})
@@ -151,12 +151,12 @@ class ChattigoInput(InputChannel):
         self._dedup = dedup
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """The channel's name: webhooks live under /webhooks/chattigo/."""
         return CHANNEL_NAME
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ChattigoInput":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "ChattigoInput":
         """Builds the channel from its block of credentials.yml; bad settings stop start-up."""
         try:
             settings = parse_settings(credentials)
@@ -264,7 +264,7 @@ class ChattigoInput(InputChannel):
             for done in accepted:
                 try:
                     await done
-                except Exception:  # noqa: BLE001 - any bot failure means "please redeliver"
+                except Exception:
                     raise ProcessingFailed("the bot failed on a message; redeliver") from None
         return {
             "status": "ok",

@@ -15,8 +15,10 @@ from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--did", required=True, help="the business number, digits only")
-    parser.add_argument("--base-url", default=None,
-                        help=f"Chattigo's base URL (default $CHATTIGO_BASE_URL, else {DEFAULT_BASE_URL})")
+    parser.add_argument(
+        "--base-url", default=None,
+        help=f"Chattigo's base URL (default $CHATTIGO_BASE_URL, else {DEFAULT_BASE_URL})",
+    )
     parser.add_argument("--store", default=None,
                         help="credentials store URL (default $CHATTIGO_CREDENTIALS_STORE); without "
                         "one, $CHATTIGO_USERNAME and $CHATTIGO_PASSWORD (plain or enc:) are used")

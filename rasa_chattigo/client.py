@@ -122,7 +122,7 @@ class ChattigoClient:
             try:
                 value = answer.json()["access_token"]
             except (ValueError, KeyError, TypeError):
-                raise AuthenticationError(answer.status_code, "login answer has no access_token")
+                value = None
             if not isinstance(value, str) or not value:
                 raise AuthenticationError(answer.status_code, "login answer has no access_token")
             self._tokens[did] = _Token(value, self._clock())

@@ -9,9 +9,11 @@ from rasa_chattigo.errors import InvalidPayload
 PYDANTIC_V2 = pydantic.VERSION.startswith("2.")
 
 if PYDANTIC_V2:  # pragma: no cover - Rasa 3.6 pins pydantic 1.10; Rasa Pro brings 2.x
-    from pydantic import v1 as pydantic_v1
+    import importlib
+
+    pydantic_v1 = importlib.import_module("pydantic.v1")
 else:
-    pydantic_v1 = pydantic  # type: ignore[no-redef]
+    pydantic_v1 = pydantic
 
 BaseModel = pydantic_v1.BaseModel
 Extra = pydantic_v1.Extra
@@ -20,7 +22,7 @@ ValidationError = pydantic_v1.ValidationError
 validator = pydantic_v1.validator
 root_validator = pydantic_v1.root_validator
 
-ModelT = TypeVar("ModelT", bound="pydantic_v1.BaseModel")
+ModelT = TypeVar("ModelT")
 
 
 def parse_model(model: Type[ModelT], data: Any, *, prefix: str = "") -> ModelT:
@@ -35,7 +37,7 @@ def parse_model(model: Type[ModelT], data: Any, *, prefix: str = "") -> ModelT:
         InvalidPayload: naming the first failing field as a dotted path.
     """
     try:
-        return model.parse_obj(data)
+        return model.parse_obj(data)  # type: ignore[attr-defined]
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"] if part != "__root__")
@@ -43,7 +45,7 @@ def parse_model(model: Type[ModelT], data: Any, *, prefix: str = "") -> ModelT:
         raise InvalidPayload(field, first["msg"]) from None
 
 
-def dump_model(obj: "pydantic_v1.BaseModel", *, exclude_none: bool = True) -> Dict[str, Any]:
+def dump_model(obj: Any, *, exclude_none: bool = True) -> Dict[str, Any]:
     """The model as plain JSON-ready data."""
     return obj.dict(exclude_none=exclude_none)
 

@@ -25,8 +25,8 @@ class Dispatcher:
     """
 
     def __init__(self) -> None:
-        self._queues: Dict[str, Deque[Tuple[Job, "asyncio.Future[None]"]]] = {}
-        self._workers: Set["asyncio.Task[None]"] = set()
+        self._queues: Dict[str, Deque[Tuple[Job, asyncio.Future[None]]]] = {}
+        self._workers: Set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
@@ -47,7 +47,7 @@ class Dispatcher:
         """
         if self._closed:
             raise DispatcherClosed("shutting down, not accepting new messages")
-        done: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = deque()
@@ -67,7 +67,7 @@ class Dispatcher:
                     await job()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - one failure must not stop the queue
+                except Exception as exc:
                     if not done.done():
                         done.set_exception(exc)
                         done.exception()  # retrieved: nobody awaits a background job

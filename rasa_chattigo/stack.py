@@ -168,9 +168,10 @@ class LocalStack:
 
     def _spawn(self, argv: List[str], log: Path, cwd: Optional[str]) -> subprocess.Popen:
         with open(log, "ab") as handle:
-            return subprocess.Popen(argv, env=self._env, cwd=cwd, stdout=handle,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            return subprocess.Popen(  # noqa: S603 - our own commands, no shell
+                argv, env=self._env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
 
 
 def _wait_up(url: str, child: subprocess.Popen, timeout: float, what: str) -> None:

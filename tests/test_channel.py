@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import DID, PASSWORD, USER, USERNAME, channel_settings, serve_sanic
 from sanic import Sanic
 
-from conftest import DID, PASSWORD, USER, USERNAME, Collector, channel_settings, serve_sanic
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook

@@ -4,8 +4,8 @@ import asyncio
 
 import httpx
 import pytest
-
 from conftest import DID, PASSWORD, USER, USERNAME
+
 from rasa_chattigo.client import ChattigoClient, Login
 from rasa_chattigo.credentials import InlineCredentials
 from rasa_chattigo.errors import AuthenticationError, ChattigoAPIError, ServerError

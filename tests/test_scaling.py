@@ -12,8 +12,8 @@ from typing import Dict, List
 import httpx
 import pytest
 import yaml
-
 from conftest import requires_postgres, requires_redis
+
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 from rasa_chattigo.stack import LocalStack
 
@@ -31,8 +31,9 @@ pytestmark = pytest.mark.e2e
 def ensure_model(project: Path, model: Path) -> Path:
     if not model.exists():
         subprocess.run(
-            [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name", model.name[:-7],
-             "--out", "models", "--quiet"], cwd=project, check=True)
+            [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
+             model.name[: -len(".tar.gz")], "--out", "models", "--quiet"],
+            cwd=project, check=True)
     return model
 
 
@@ -68,8 +69,9 @@ def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing(tmp_path):
             assert replies_at(stack) == []
             assert stack.stop_rasa(0, grace=90) == 0
         replies = replies_at(stack)
-    print(f"\nwebhook answer time with a 5 s bot: median {statistics.median(answer_times) * 1000:.1f}"
-          f" ms, max {max(answer_times) * 1000:.1f} ms over {len(answer_times)}")
+    median_ms = statistics.median(answer_times) * 1000
+    print(f"\nwebhook answer time with a 5 s bot: median {median_ms:.1f} ms, "
+          f"max {max(answer_times) * 1000:.1f} ms over {len(answer_times)}")
     assert sorted(r["msisdn"] for r in replies) == users
     assert {r["payload"]["content"] for r in replies} == {SLOW_REPLY}
 

@@ -16,11 +16,12 @@ PYTEST_ARGS ?=
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run test bench lint model lock clean
+.PHONY: help setup run shell test bench lint model lock clean
 
 help:
 	@echo "make run    set everything up, then chat with the bot as a WhatsApp user (sandbox)"
 	@echo "make test   set everything up, then run the test suite"
+	@echo "make shell  talk to the bot with rasa shell (no WhatsApp, no sandbox)"
 	@echo "make bench  run the benchmarks (writes bench/results.md and bench/results.json)"
 	@echo "make lint   ruff and mypy"
 	@echo "make lock   re-resolve requirements.lock after changing dependencies"
@@ -51,6 +52,12 @@ model: $(MODEL) $(SLOW_MODEL)
 
 run: $(MODEL)
 	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL)
+
+# rasa shell reads credentials.yml, whose ${CHATTIGO_*} must be set though the shell ignores them.
+shell: $(MODEL)
+	cd bot_project && CHATTIGO_BASE_URL=$${CHATTIGO_BASE_URL:-http://127.0.0.1:8090} \
+	  CHATTIGO_DID=$${CHATTIGO_DID:-5492644710400} CHATTIGO_USERNAME=$${CHATTIGO_USERNAME:-unused} \
+	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} ../$(BIN)/rasa shell -m models/current.tar.gz
 
 test: $(MODEL) $(SLOW_MODEL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

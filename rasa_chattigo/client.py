@@ -161,23 +161,32 @@ class ChattigoClient:
         integration does.
         """
         body = {"waId": did, "externalWebhook": url}
-        try:
-            await self._authorised("PATCH", did, "/webhooks/inbound", json=body, what=did)
-        except AuthenticationError:
-            token = await self.login(did)
-            await self._request(
-                "PATCH", "/webhooks/inbound", json=body, headers={"Authorization": token},
-                what=f"webhook registration of DID {did}",
-            )
-
-    async def _authorised(self, method: str, did: str, path: str, *, json: Any, what: str) -> None:
+        what = f"webhook registration of DID {did}"
         token = await self.login(did)
         try:
-            await self._request(method, path, json=json, token=token, what=what)
+            await self._request("PATCH", "/webhooks/inbound", json=body, token=token, what=what)
         except AuthenticationError:
-            self._drop_token(did, token)
-            token = await self.login(did)
-            await self._request(method, path, json=json, token=token, what=what)
+            try:
+                await self._request("PATCH", "/webhooks/inbound", json=body, what=what,
+                                    headers={"Authorization": token})
+            except AuthenticationError:
+                # Neither form took this token: it may have expired early. One fresh login.
+                self._drop_token(did, token)
+                await self._authorised("PATCH", did, "/webhooks/inbound", json=body, what=what)
+
+    async def _authorised(self, method: str, did: str, path: str, *, json: Any, what: str) -> None:
+        # A 401 means the token was revoked or expired early: log in again and retry. Tokens
+        # can be revoked again while a retry waits out a 429, so this repeats, bounded.
+        token = await self.login(did)
+        for attempt in range(1, self._settings.max_attempts + 1):
+            try:
+                await self._request(method, path, json=json, token=token, what=what)
+                return
+            except AuthenticationError:
+                self._drop_token(did, token)
+                if attempt == self._settings.max_attempts:
+                    raise
+                token = await self.login(did)
 
     async def _request(
         self,

@@ -191,4 +191,4 @@ async def test_register_webhook_retries_once_without_the_bearer_prefix():
     client = ChattigoClient(settings, InlineCredentials(Login(DID, USERNAME, PASSWORD)), http=http)
     await client.register_webhook(DID, "https://bot.example/webhooks/chattigo/webhook")
     await http.aclose()
-    assert seen == ["Bearer jwt-abc", "Bearer jwt-abc", "jwt-abc"]
+    assert seen == ["Bearer jwt-abc", "jwt-abc"]

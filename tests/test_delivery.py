@@ -1,4 +1,4 @@
-"""Everything the bot says reaches the (sandbox) phone, once and in order, even when Chattigo fails."""
+"""What the bot says reaches the sandbox phone once and in order, even when Chattigo fails."""
 
 import asyncio
 import json
@@ -9,8 +9,8 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Set, Tuple
 
 import httpx
 import pytest
-
 from conftest import DID, PASSWORD, USER, USERNAME, channel_settings
+
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.sandbox import RecordedMessage, Sandbox
 
@@ -26,15 +26,22 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 @asynccontextmanager
-async def output_channel(sandbox: Sandbox, **settings: Any) -> AsyncIterator[ChattigoOutput]:
-    """The output channel exactly as Rasa gets it, pointed at the sandbox; closed afterwards."""
+async def chattigo_channel(sandbox: Sandbox, **settings: Any) -> AsyncIterator[ChattigoInput]:
+    """The channel as Rasa builds it from credentials.yml, pointed at the sandbox; closed after."""
     channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url, **settings))
-    output = channel.get_output_channel()
-    assert isinstance(output, ChattigoOutput)
     try:
-        yield output
+        yield channel
     finally:
         await channel.client.aclose()
+
+
+@asynccontextmanager
+async def output_channel(sandbox: Sandbox, **settings: Any) -> AsyncIterator[ChattigoOutput]:
+    """The output channel Rasa gets from `get_output_channel()`, pointed at the sandbox."""
+    async with chattigo_channel(sandbox, **settings) as channel:
+        output = channel.get_output_channel()
+        assert isinstance(output, ChattigoOutput)
+        yield output
 
 
 async def call(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:
@@ -79,7 +86,6 @@ async def test_a_10000_character_answer_arrives_as_three_messages_in_order(sandb
     assert len(parts) == 3
     assert all(0 < len(part) <= 4096 for part in parts)
     assert_split_at_whitespace(PROSE, parts)
-    assert "".join(PROSE.split()) == "".join("".join(parts).split())
 
 
 @pytest.mark.parametrize("case", KINDS, ids=[case["name"] for case in KINDS])
@@ -119,16 +125,11 @@ async def test_native_buttons_go_to_the_cloud_api_path(sandbox):
     async def remember(request: httpx.Request) -> None:
         paths.append(request.url.path)
 
-    channel = ChattigoInput.from_credentials(
-        channel_settings(base_url=sandbox.url, buttons="native", cloud_api_version="v15.0")
-    )
-    channel.client.http.event_hooks["request"].append(remember)
-    output = channel.get_output_channel()
-    try:
+    async with chattigo_channel(sandbox, buttons="native", cloud_api_version="v15.0") as channel:
+        channel.client.http.event_hooks["request"].append(remember)
+        output = channel.get_output_channel()
         for case in (c for c in KINDS if c["name"].startswith("native_")):
             await output.send_response(USER, case["response"])
-    finally:
-        await channel.client.aclose()
 
     assert paths == ["/login", f"/v15.0/{DID}/messages", f"/v15.0/{DID}/messages"]
     assert sandbox.state.stats.accepted == 2
@@ -167,6 +168,7 @@ async def test_a_reply_that_cannot_be_delivered_is_logged_not_raised(
 ):
     caplog.set_level(logging.DEBUG)
     async with output_channel(sandbox, max_attempts=3, backoff_seconds=0.001) as output:
+        # One fault more than the attempts: the next reply meets it and is retried through.
         await call(sandbox, "POST", "/sandbox/faults", json={"mode": "500", "count": 4})
         await output.send_response(USER, {"text": "Este mensaje no llega"})  # must not raise
 
@@ -239,13 +241,7 @@ async def expire_tokens_twice(sandbox: Sandbox, talk: Conversations) -> List[int
     for threshold in EXPIRE_AT:
         await wait_until(lambda: stats.accepted >= threshold)
         if accepted_then:
-            # A send refused with the first revoked token gets one fresh login and one retry
-            # (see test_a_fresh_token_revoked_during_a_retry_is_renewed_again); let the sends
-            # that may have used that token finish, so this test measures delivery under
-            # independent expiries rather than that case.
-            await wait_until(lambda: stats.logins >= 2)
-            exposed = set(talk.in_flight)
-            await wait_until(lambda: not exposed & talk.in_flight)
+            await wait_until(lambda: stats.logins >= 2)  # the first expiry was noticed
         await call(sandbox, "POST", "/sandbox/tokens/expire")
         accepted_then.append(stats.accepted)
     return accepted_then
@@ -264,44 +260,42 @@ async def abandoned_stalls_ended() -> None:
 async def test_200_replies_arrive_exactly_once_in_order_despite_faults_and_expiries(
     sandbox, caplog
 ):
-    async with output_channel(sandbox, **RESILIENCE) as output:
+    async with chattigo_channel(sandbox, **RESILIENCE) as channel:
         await call(sandbox, "POST", "/sandbox/faults", json=FAULTS)
-        talk = Conversations(output)
+        talk = Conversations(channel.get_output_channel())
         expiries = asyncio.create_task(expire_tokens_twice(sandbox, talk))
         await talk.run()
-        accepted_at_expiry = await asyncio.wait_for(expiries, 5)
-        client_logins = output._client.logins
+        await asyncio.wait({expiries}, timeout=5)
+        expiries.cancel()  # only if a lost reply kept it waiting: the asserts below say more
         await call(sandbox, "DELETE", "/sandbox/faults")
         await abandoned_stalls_ended()
 
     stats = sandbox.state.stats
     recorded = sandbox.state.select(direction="out")
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
-    assert stats.faults_injected > 0
+    retried = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert all(why in retried for why in ("HTTP 500", "HTTP 429", "ReadTimeout"))
     for index in range(USERS):
         assert [m.payload["content"] for m in sent(sandbox, user_number(index))] == [
             reply_text(index, number) for number in range(REPLIES_PER_USER)
         ]
     assert len(recorded) == len({m.message_id for m in recorded}) == TOTAL
     assert (stats.accepted, stats.duplicate_ids, stats.rejected) == (TOTAL, 0, 0)
+    accepted_at_expiry = expiries.result()
     # One login to start, and exactly one more for each expiry that still had sends to come.
     expected_logins = 1 + sum(1 for accepted in accepted_at_expiry if accepted < TOTAL)
-    assert stats.logins == client_logins == expected_logins
+    assert stats.logins == channel.client.logins == expected_logins
     assert expected_logins == 1 + len(EXPIRE_AT)  # both expiries really happened mid-run
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client.py ChattigoClient._authorised renews a refused token only once per send: when the "
-    "token obtained after a 401 is itself revoked while the send is still retrying, the second "
-    "401 escapes and the reply is lost (logged 'was not delivered: ... 401: token revoked')"))
 async def test_a_fresh_token_revoked_during_a_retry_is_renewed_again(sandbox):
     async with output_channel(sandbox, max_attempts=3) as output:
         await output.send_response(USER, {"text": "Primera"})
         await call(sandbox, "POST", "/sandbox/tokens/expire")
         await call(sandbox, "POST", "/sandbox/faults",
-                   json={"mode": "429", "count": 1, "retry_after": 0.2})
+                   json={"mode": "429", "count": 1, "retry_after": 0.5})
         # The old token is refused (401), a new login follows, the retry meets the 429 and
-        # waits 0.2 s; the new token is revoked during that wait.
+        # waits 0.5 s; the new token is revoked during that wait.
         second = asyncio.create_task(output.send_response(USER, {"text": "Segunda"}))
         await wait_until(lambda: sandbox.state.stats.faults_injected == 1)
         await call(sandbox, "POST", "/sandbox/tokens/expire")

@@ -110,7 +110,9 @@ class Sandbox:
 
     async def start(self) -> None:
         """Binds and serves; with port 0 a free port is chosen and stored in `port`."""
-        runner = web.AppRunner(self.create_app(), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            self.create_app(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -348,6 +348,8 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidPayload("body", "not valid JSON") from None
+    except RecursionError:
+        raise InvalidPayload("body", "JSON nested too deeply") from None
 
 
 def _error(status: int, reason: str, **extra: Any) -> compat.HTTPResponse:

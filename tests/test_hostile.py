@@ -5,8 +5,8 @@ import copy
 import itertools
 import json
 import re
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -14,11 +14,19 @@ import aiohttp
 import httpx
 import pytest
 import redis
+from conftest import (
+    DID,
+    PASSWORD,
+    USERNAME,
+    Collector,
+    channel_settings,
+    requires_redis,
+    serve_sanic,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sanic import Sanic
 
-from conftest import DID, PASSWORD, USERNAME, Collector, channel_settings, requires_redis, serve_sanic
 from rasa_chattigo.channel import ChattigoInput
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook, new_wamid
@@ -29,7 +37,7 @@ INBOUND = Path(__file__).parent / "fixtures" / "inbound"
 SEEDS = [json.loads(path.read_text()) for path in sorted(INBOUND.glob("*.json"))]
 FIXTURE_DID = "5491140001234"  # the business number of most inbound fixtures
 WEBHOOK = "/webhooks/chattigo/webhook"
-TOKEN = "hostile-fuzz-token-0123456789"  # noqa: S105 - a test token, not a real secret
+TOKEN = "hostile-fuzz-token-0123456789"
 MAX_BODY = 64 * 1024
 EXAMPLES = 10_000
 # 403: a mutated display_phone_number / did names a business number this channel does not
@@ -68,9 +76,14 @@ MUTATIONS = ["delete", "retype", "wrap_list", "wrap_object", "huge", "unicode", 
 
 
 def _slots(node: Any, out: List[Tuple[Any, Any]]) -> List[Tuple[Any, Any]]:
-    items = node.items() if isinstance(node, dict) else enumerate(node) \
-        if isinstance(node, list) else ()
-    for key, value in list(items):
+    """Every (container, key) pair under `node`: the places a mutation can hit."""
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    else:
+        items = []
+    for key, value in items:
         out.append((node, key))
         _slots(value, out)
     return out
@@ -113,7 +126,7 @@ def _mutate(draw: Any, body: Any) -> Any:
         elif operation == "unicode":
             parent[key] = draw(st.text(st.characters(blacklist_categories=()), min_size=1))
         elif operation == "deep":
-            # within what Python's json can parse; deeper is test_deeper_than_recursion_limit
+            # within what Python's json can parse; deeper has its own test below
             parent[key] = f"\u0000deep:{draw(st.integers(1, 400))}"
         elif operation == "duplicate_list" and isinstance(value, list):
             parent[key] = value + value
@@ -188,11 +201,16 @@ def _problem(answer: Answer, raw: bytes, how: str) -> str:
     """What is wrong with one answer, or "" when it is right."""
     if answer.status not in ALLOWED:
         return f"status {answer.status} not allowed"
-    if not answer.content_type.startswith("application/json"):
-        return "answer is not JSON"
-    payload = json.loads(answer.text)
+    if answer.content_type != "application/json":
+        return f"answer is {answer.content_type}, not JSON"
+    try:
+        payload = json.loads(answer.text)
+    except ValueError:
+        return "answer is not valid JSON"
     if TOKEN in answer.text:
         return "answer repeats the token"
+    if answer.status != 200 and not (payload.get("status") == "error" and payload.get("reason")):
+        return "error answer without a reason"
     if len(raw) > MAX_BODY:
         return "" if answer.status == 413 else "oversized body not refused with 413"
     if how not in ("query", "header", "bearer"):
@@ -200,7 +218,7 @@ def _problem(answer: Answer, raw: bytes, how: str) -> str:
     if answer.status in (401, 413):
         return "authorized body within the limit refused"
     if answer.status != 200:
-        return "" if payload.get("status") == "error" and payload.get("reason") else "no reason"
+        return ""
     if set(payload) != SUMMARY_KEYS or payload["status"] != "ok":
         return f"200 summary has keys {sorted(payload)}"
     if payload["messages"] != answer.grew:
@@ -210,6 +228,8 @@ def _problem(answer: Answer, raw: bytes, how: str) -> str:
 
 def test_ten_thousand_hostile_bodies_get_a_clean_answer_and_the_server_keeps_serving():
     collector = Collector()
+    # inline: the bot has every accepted message before the answer, so the count is exact and
+    # a crash while handing a message over shows as a 503 instead of vanishing in a log
     channel = ChattigoInput.from_credentials(channel_settings(
         ack="inline", webhook_token=TOKEN, max_body_bytes=MAX_BODY))
     loop = asyncio.new_event_loop()
@@ -233,7 +253,8 @@ def test_ten_thousand_hostile_bodies_get_a_clean_answer_and_the_server_keeps_ser
                           len(collector.messages) - before)
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.large_base_example])
     @given(body=webhook_bodies(), how=auth_modes, content_type=content_types)
     def fuzz(body: Tuple[str, bytes], how: str, content_type: Any) -> None:
         kind, raw = body
@@ -242,7 +263,7 @@ def test_ten_thousand_hostile_bodies_get_a_clean_answer_and_the_server_keeps_ser
         by_kind[f"{kind}:{answer.status}"] += 1
         problem = _problem(answer, raw, how)
         if problem:
-            bad.append(f"{problem}: {kind} {how} {raw[:300]!r} -> {answer.text[:300]}")
+            bad.append(f"{problem}: {kind} {how} {raw[:160]!r} -> {answer.text[:160]}")
 
     try:
         fuzz()
@@ -264,8 +285,6 @@ async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
 
-@pytest.mark.xfail(strict=True, reason="channel._decode catches ValueError/UnicodeDecodeError "
-                   "but not the RecursionError json.loads raises past ~1000 levels: 500")
 @pytest.mark.parametrize("depth", [1_000, 5_000, 30_000])
 async def test_a_body_nested_deeper_than_the_recursion_limit_gets_400(collector, depth):
     channel = ChattigoInput.from_credentials(channel_settings(max_body_bytes=MAX_BODY))
@@ -399,8 +418,10 @@ async def test_two_instances_sharing_redis_answer_each_message_once(ack):
         finally:
             forget(talk)
         duplicates = duplicate_replies(sandbox)
+        shuffled = [user for user, messages in talk.items()
+                    if replies_to(sandbox, user) != [f"eco: {text}" for text, _ in messages]]
         print(f"\ntwo instances ack={ack}: {len(sandbox.state.select(direction='out'))} "
-              f"replies, {duplicates} duplicate(s)")
+              f"replies, {duplicates} duplicate(s), {len(shuffled)} user(s) answered out of order")
         assert duplicates == 0
         assert (sum(a["messages"] for a in answers), sum(a["duplicates"] for a in answers)) == (
             len(USERS) * PER_USER, 5 * len(USERS) * PER_USER)

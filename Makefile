@@ -59,8 +59,12 @@ shell: $(MODEL)
 	  CHATTIGO_DID=$${CHATTIGO_DID:-5492644710400} CHATTIGO_USERNAME=$${CHATTIGO_USERNAME:-unused} \
 	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} ../$(BIN)/rasa shell -m models/current.tar.gz
 
+# The whole run's output and logs (pytest's DEBUG log file, the servers' logs) are then searched
+# for every password, token and key the tests use: none may appear.
 test: $(MODEL) $(SLOW_MODEL)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@rm -rf run/test-logs run/pytest.log; mkdir -p run/test-logs
+	set -o pipefail; $(BIN)/python -m pytest $(PYTEST_ARGS) 2>&1 | tee run/test-output.log
+	@$(BIN)/python scripts/check_secrets.py run/test-output.log run/pytest.log run/test-logs
 
 bench: $(MODEL) $(SLOW_MODEL)
 	$(BIN)/python -m bench

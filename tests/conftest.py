@@ -1,8 +1,10 @@
 """Shared fixtures: real servers on 127.0.0.1 (Sanic app, sandbox) and service probes."""
 
 import os
+import shutil
 import socket
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List
 
 import pytest
@@ -14,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Sanic 21.12 refuses a second app in one process unless test mode is on before the first.
 Sanic.test_mode = True
 
+ROOT = Path(__file__).resolve().parent.parent
 DID = "5492644710400"
 USER = "5492644472542"
 USERNAME = "bot@empresa"
@@ -27,6 +30,14 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def server_logs(name: str) -> Path:
+    """A fresh folder for the logs of servers a test starts, searched for secrets after the run."""
+    folder = ROOT / "run" / "test-logs" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def free_port() -> int:

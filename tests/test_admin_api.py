@@ -44,7 +44,7 @@ def app_with(store, admin_token, login_check):
     blueprint = Blueprint(f"chattigo_{uuid.uuid4().hex}", url_prefix="/webhooks/chattigo")
     blueprint.add_route(health, "/", methods=["GET"])
     added = add_admin_routes(blueprint, store, admin_token=admin_token, login_check=login_check)
-    app = Sanic(f"admin_api_{uuid.uuid4().hex}")
+    app = Sanic(f"admin_api_{uuid.uuid4().hex}", configure_logging=False)
     app.blueprint(blueprint)
     return app, added
 

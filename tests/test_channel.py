@@ -21,7 +21,7 @@ def fixture(name):
 
 
 def make_app(channel, on_new_message):
-    app = Sanic(f"test_channel_{id(channel)}")
+    app = Sanic(f"test_channel_{id(channel)}", configure_logging=False)
     app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
     return app
 

@@ -60,7 +60,7 @@ def at(document: Any, dotted: str) -> Any:
 
 
 def make_app(channel: ChattigoInput, on_new_message: Any) -> Sanic:
-    app = Sanic(f"test_channel_inbound_{uuid.uuid4().hex}")
+    app = Sanic(f"test_channel_inbound_{uuid.uuid4().hex}", configure_logging=False)
     app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
     return app
 

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 import httpx
 import pytest
 import yaml
+from conftest import server_logs
 
 from rasa_chattigo.stack import LocalStack
 
@@ -70,9 +71,9 @@ class WhatsAppUser:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack():
     model = ensure_model()
-    logs = tmp_path_factory.mktemp("e2e-logs")
+    logs = server_logs("e2e")
     endpoints = logs / "endpoints.yml"
     # A SQL tracker store, so conversations survive the restart test.
     endpoints.write_text(yaml.safe_dump({"tracker_store": {

@@ -53,7 +53,7 @@ _DEEP = re.compile(r'"\\u0000deep:(\d+)"')
 
 
 def make_app(channel: ChattigoInput, on_new_message: Any, name: str) -> Sanic:
-    app = Sanic(f"hostile_{name}_{id(channel)}")
+    app = Sanic(f"hostile_{name}_{id(channel)}", configure_logging=False)
     app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
     return app
 

@@ -12,7 +12,7 @@ from typing import Dict, List
 import httpx
 import pytest
 import yaml
-from conftest import requires_postgres, requires_redis
+from conftest import requires_postgres, requires_redis, server_logs
 
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 from rasa_chattigo.stack import LocalStack
@@ -42,18 +42,19 @@ def replies_at(stack: LocalStack) -> List[Dict]:
     return answer.json()["messages"]
 
 
-def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing(tmp_path):
+def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing():
+    logs = server_logs("slow-bot")
     model = ensure_model(SLOW_PROJECT, SLOW_MODEL)
-    stack = LocalStack(SLOW_PROJECT, model, did=DID, logs=tmp_path,
-                       extra_env={"SLOW_BOT_SECONDS": "5"}, endpoints=str(tmp_path / "ep.yml"),
-                       credentials=str(tmp_path / "credentials.yml"))
-    (tmp_path / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
+    stack = LocalStack(SLOW_PROJECT, model, did=DID, logs=logs,
+                       extra_env={"SLOW_BOT_SECONDS": "5"}, endpoints=str(logs / "ep.yml"),
+                       credentials=str(logs / "credentials.yml"))
+    (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
         "bot_name": "Aynux", "shutdown_grace_seconds": 60}}))
     with stack:
         action_url = stack.start_action_server()
-        (tmp_path / "ep.yml").write_text(yaml.safe_dump({"action_endpoint": {"url": action_url}}))
+        (logs / "ep.yml").write_text(yaml.safe_dump({"action_endpoint": {"url": action_url}}))
         stack.start()
         users = [f"54926440100{n:02d}" for n in range(10)]
         answer_times: List[float] = []
@@ -81,22 +82,23 @@ STEPS = ["hola", "¿a qué hora atienden?", "gracias", "chau"]
 
 @requires_redis
 @requires_postgres
-def test_two_instances_sharing_redis_and_postgres_reply_once_in_order(tmp_path):
+def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
+    logs = server_logs("two-instances")
     model = ensure_model(PROJECT, MODEL)
     run = uuid.uuid4().hex[:8]
-    (tmp_path / "endpoints.yml").write_text(yaml.safe_dump({
+    (logs / "endpoints.yml").write_text(yaml.safe_dump({
         "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1",
                           "port": 5432, "db": "test", "username": "postgres"},
         "lock_store": {"type": "redis", "url": "127.0.0.1", "port": 6379, "db": 1,
                        "key_prefix": f"e2e{run}"},
     }))
-    (tmp_path / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
+    (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
         "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2"}}))
-    stack = LocalStack(PROJECT, model, did=DID, logs=tmp_path,
-                       endpoints=str(tmp_path / "endpoints.yml"),
-                       credentials=str(tmp_path / "credentials.yml"))
+    stack = LocalStack(PROJECT, model, did=DID, logs=logs,
+                       endpoints=str(logs / "endpoints.yml"),
+                       credentials=str(logs / "credentials.yml"))
     prefix = str(uuid.uuid4().int)[:4]  # fresh conversations in the shared tracker store
     users = [f"549264{prefix}{n:03d}" for n in range(8)]
 

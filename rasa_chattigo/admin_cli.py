@@ -1,6 +1,7 @@
 """CLI verbs for keys and stored credentials: keygen, encrypt, credentials ..., rotate-key."""
 
 import argparse
+import asyncio
 import getpass
 import json
 import logging
@@ -8,17 +9,11 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, Sequence
 
-import httpx
-
+from rasa_chattigo.client import ChattigoClient, Login
+from rasa_chattigo.credentials import InlineCredentials
 from rasa_chattigo.crypto import KEY_ENV, encrypt_value, generate_key, load_keyring
-from rasa_chattigo.errors import (
-    AuthenticationError,
-    ChattigoAPIError,
-    ChattigoError,
-    ServerError,
-    TransportError,
-)
-from rasa_chattigo.settings import DEFAULT_BASE_URL
+from rasa_chattigo.errors import ChattigoError
+from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
 from rasa_chattigo.store import DEFAULT_STORE_URL, STORE_ENV, CredentialStore
 from rasa_chattigo.store_model import CredentialInfo, CredentialNotFound
 
@@ -32,36 +27,24 @@ class _Failed(Exception):
     """A verb could not do its job; the message goes to stderr as is."""
 
 
-def check_login(base_url: str, username: str, password: str, *, timeout: float = 10.0) -> None:
-    """Logs in to Chattigo once (`POST {base_url}/login`), keeping nothing.
+def check_login(base_url: str, did: str, username: str, password: str, *,
+                timeout: float = 10.0) -> None:
+    """Logs `did` in to Chattigo once, through the channel's own client, keeping nothing.
 
     Raises:
-        AuthenticationError: Chattigo refused the username or password (400/401/403).
-        ServerError: Chattigo answered 5xx.
-        ChattigoAPIError: any other unexpected answer.
-        TransportError: no answer at all.
+        ChattigoError: a subclass saying why (refused login, Chattigo failing, no answer).
     """
-    url = f"{base_url.rstrip('/')}/login"
-    try:
-        answer = httpx.post(url, json={"username": username, "password": password},
-                            timeout=timeout)
-    except httpx.TimeoutException:
-        raise TransportError(f"no answer from {url} within {timeout:g} s") from None
-    except httpx.HTTPError as exc:
-        raise TransportError(f"cannot reach {url} ({type(exc).__name__})") from None
-    status = answer.status_code
-    if status in (400, 401, 403):
-        raise AuthenticationError(status, "Chattigo refused the username or password")
-    if status >= 500:
-        raise ServerError(status, "Chattigo failed; try again later")
-    if status != 200:
-        raise ChattigoAPIError(status, "unexpected answer to the login")
-    try:
-        token = answer.json()["access_token"]
-    except (ValueError, KeyError, TypeError):
-        token = None
-    if not isinstance(token, str) or not token:
-        raise AuthenticationError(status, "the login answer has no access_token")
+    settings = parse_settings({"base_url": base_url, "did": did, "username": username,
+                               "password": password, "timeout": timeout, "max_attempts": 1})
+    client = ChattigoClient(settings, InlineCredentials(Login(did, username, password)))
+
+    async def login() -> None:
+        try:
+            await client.login(did)
+        finally:
+            await client.aclose()
+
+    asyncio.run(login())
 
 
 def _read_secret(prompt: str, *, confirm: bool = False) -> str:
@@ -190,7 +173,8 @@ def _test(args: argparse.Namespace) -> int:
     if not creds.enabled:
         print(f"note: DID {args.did} is disabled", file=sys.stderr)
     try:
-        check_login(base_url, creds.username, creds.password.reveal(), timeout=args.timeout)
+        check_login(base_url, args.did, creds.username, creds.password.reveal(),
+                    timeout=args.timeout)
     except ChattigoError as exc:
         print(f"failed: DID {args.did} cannot log in to {base_url}: {exc}", file=sys.stderr)
         return FAILED

@@ -224,7 +224,7 @@ class ChattigoClient:
         try:
             answer = await self.http.request(method, url, json=json, headers=headers)
         except httpx.HTTPError as exc:
-            raise TransportError(type(exc).__name__) from None
+            raise TransportError(f"cannot reach {url} ({type(exc).__name__})") from None
         _raise_for_status(answer)
         return answer
 

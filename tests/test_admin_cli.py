@@ -3,8 +3,6 @@
 import io
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,11 @@ from sqlalchemy import create_engine, select
 
 from rasa_chattigo import admin_cli
 from rasa_chattigo.crypto import Keyring, fingerprint
+from rasa_chattigo.sandbox import ThreadedSandbox
 from rasa_chattigo.store import CredentialStore
 from rasa_chattigo.store_model import credentials_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "credentials"
-LOGIN_OK = json.loads((FIXTURES / "login_ok.json").read_text())
 KEY_A = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 KEY_B = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 DID = "5492644710400"
@@ -26,38 +24,11 @@ USERNAME = "bot@empresa"
 PASSWORD = "Chattigo-Passw0rd!"
 
 
-class LoginServer(BaseHTTPRequestHandler):
-    """Chattigo's `POST /login`: 200 with a token for the right login, 401 otherwise."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        right = body == {"username": USERNAME, "password": PASSWORD}
-        if self.path == "/login" and right:
-            status, answer = 200, LOGIN_OK
-        else:
-            status, answer = 401, {"message": "Unauthorized"}
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def chattigo():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LoginServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """The real sandbox, in a thread: the CLI verbs are synchronous."""
+    with ThreadedSandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID, "5215512345678"]}) as sb:
+        yield sb.url
 
 
 @pytest.fixture(autouse=True)
@@ -338,8 +309,9 @@ def test_login_test_says_why_a_refused_login_failed(capsys, monkeypatch, chattig
                          "--base-url", chattigo)
 
     assert (code, out) == (1, "")
-    assert err == (f"failed: DID {DID} cannot log in to {chattigo}: Chattigo answered HTTP 401: "
-                   "Chattigo refused the username or password\n")
+    assert err.startswith(f"failed: DID {DID} cannot log in to {chattigo}: Chattigo answered "
+                          "HTTP 401: ")
+    assert "wrong-password" not in err
 
 
 def test_login_test_says_when_chattigo_cannot_be_reached(capsys, monkeypatch):
@@ -410,5 +382,6 @@ def test_no_secret_reaches_output_or_logs(capsys, monkeypatch, caplog, env, chat
     seen += [record.exc_text or "" for record in caplog.records]
     text = "\n".join(seen)
     assert len(caplog.records) > 0
-    for secret in (PASSWORD, KEY_A, KEY_B, raw, raw[4:], LOGIN_OK["access_token"]):
+    for secret in (PASSWORD, KEY_A, KEY_B, raw, raw[4:]):
         assert secret not in text
+    assert "eyJ" not in text  # the sandbox's access tokens are JWTs

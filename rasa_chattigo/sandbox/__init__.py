@@ -2,6 +2,7 @@
 
 from rasa_chattigo.sandbox.app import Sandbox
 from rasa_chattigo.sandbox.state import RecordedMessage, SandboxState
+from rasa_chattigo.sandbox.threaded import ThreadedSandbox
 from rasa_chattigo.sandbox.whatsapp import (
     build_cloud_webhook,
     build_legacy_webhook,
@@ -13,6 +14,7 @@ __all__ = [
     "RecordedMessage",
     "Sandbox",
     "SandboxState",
+    "ThreadedSandbox",
     "build_cloud_webhook",
     "build_legacy_webhook",
     "build_status_webhook",

@@ -139,16 +139,17 @@ class LocalStack:
         """Stops one `rasa run` with SIGTERM, as a deployment would; returns its exit code."""
         return _stop(self._rasa[index], grace)
 
-    def register_webhook(self, url: str) -> None:
-        """Registers `url` for the business number through the real PATCH call."""
-        settings = parse_settings({"base_url": self.sandbox_url, "did": self.did,
+    def register_webhook(self, url: str, did: Optional[str] = None) -> None:
+        """Registers `url` for a business number (default: the stack's) via the real PATCH."""
+        did = did or self.did
+        settings = parse_settings({"base_url": self.sandbox_url, "did": did,
                                    "username": SANDBOX_USERNAME, "password": self.password})
-        credentials = InlineCredentials(Login(self.did, SANDBOX_USERNAME, self.password))
+        credentials = InlineCredentials(Login(did, SANDBOX_USERNAME, self.password))
 
         async def register() -> None:
             client = ChattigoClient(settings, credentials)
             try:
-                await client.register_webhook(self.did, url)
+                await client.register_webhook(did, url)
             finally:
                 await client.aclose()
 

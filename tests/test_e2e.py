@@ -1,6 +1,7 @@
 """End to end: a real `rasa run` on the trained bot_project, the real sandbox, real HTTP."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,19 +42,19 @@ def responses(name: str) -> List[str]:
 class WhatsAppUser:
     """One phone, talking through the sandbox; `say` returns the bot's replies as sent."""
 
-    def __init__(self, stack: LocalStack, phone: str) -> None:
-        self.stack, self.phone = stack, phone
+    def __init__(self, stack: LocalStack, phone: str, did: str = DID) -> None:
+        self.stack, self.phone, self.did = stack, phone, did
         self.http = httpx.Client(base_url=stack.sandbox_url, timeout=60)
         self.seq = max((m["seq"] for m in self._messages(0, 0)), default=0)
 
     def _messages(self, after: int, wait: float) -> List[Dict[str, Any]]:
         answer = self.http.get("/sandbox/messages", params={
-            "did": DID, "msisdn": self.phone, "after": after, "wait": wait})
+            "did": self.did, "msisdn": self.phone, "after": after, "wait": wait})
         answer.raise_for_status()
         return answer.json()["messages"]
 
     def say(self, expect: int = 1, **body: Any) -> List[Dict[str, Any]]:
-        sent = self.http.post(f"/sandbox/users/{self.phone}/send", json={"did": DID, **body})
+        sent = self.http.post(f"/sandbox/users/{self.phone}/send", json={"did": self.did, **body})
         assert sent.status_code == 200, sent.text
         assert sent.json()["webhook_status"] == 200, sent.json()
         replies: List[Dict[str, Any]] = []
@@ -116,7 +117,7 @@ def test_a_numbered_menu_answered_with_2_picks_the_second_button(stack):
     [menu] = user.say(type="text", text="¿Qué planes tienen?")
     assert "2. Estándar · 300 Mb" in menu["payload"]["content"]
     replies = user.say(type="text", text="2")
-    assert "estandar" in replies[0]["payload"]["content"].lower().replace("á", "a")
+    assert replies[0]["payload"]["content"].startswith("Elegiste el plan estándar")
 
 
 def test_the_menu_survives_a_restart_of_rasa_run(stack):
@@ -149,3 +150,41 @@ def test_the_conversation_view_shows_both_directions_in_order(stack):
     directions = [m["direction"] for m in answer.json()["messages"]]
     assert directions == ["in", "out"]
     assert json.loads(json.dumps(answer.json()))["messages"][0]["text"] == "hola"
+
+
+SECOND_DID = "5491140001234"
+
+
+def test_two_numbers_served_by_one_rasa_run_reply_from_the_number_addressed():
+    """A credentials store with two numbers, made with the CLI; one `rasa run` serves both."""
+    from rasa_chattigo.crypto import generate_key
+
+    model = ensure_model()
+    logs = server_logs("two-numbers")
+    key = generate_key()
+    store = f"sqlite:///{logs / 'credentials.db'}"
+    (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
+        "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}", "credentials_store": store}}))
+    stack = LocalStack(PROJECT, model, did=DID, logs=logs,
+                       credentials=str(logs / "credentials.yml"),
+                       extra_env={"CHATTIGO_SECRET_KEY": key}, sandbox_args=["--did", SECOND_DID])
+    for did, bot_name in ((DID, "Aynux"), (SECOND_DID, "Ventas")):
+        subprocess.run(
+            [sys.executable, "-m", "rasa_chattigo", "credentials", "add", "--store", store,
+             "--did", did, "--name", f"Línea {bot_name}", "--username", "demo@sandbox",
+             "--bot-name", bot_name],
+            input=stack.password + "\n", text=True, check=True, capture_output=True,
+            env={**os.environ, "CHATTIGO_SECRET_KEY": key})
+    with stack:
+        stack.start()
+        stack.register_webhook(stack.webhook_url, did=SECOND_DID)
+        phone = "5492644000099"
+        first = WhatsAppUser(stack, phone)
+        [menu] = first.say(type="text", text="¿Qué planes tienen?")
+        second = WhatsAppUser(stack, phone, did=SECOND_DID)
+        replies = second.say(type="text", text="2")
+    assert (menu["payload"]["did"], menu["payload"]["name"]) == (DID, "Aynux")
+    assert [(r["payload"]["did"], r["payload"]["name"]) for r in replies] == [
+        (SECOND_DID, "Ventas")] * len(replies)
+    # The menu was shown on the first number only: "2" on the second picks no plan.
+    assert not replies[0]["payload"]["content"].startswith("Elegiste el plan estándar")

@@ -4,10 +4,11 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from conftest import DID, PASSWORD, USERNAME, Collector, serve_sanic
 from rasa_chattigo.channel import ChattigoInput, ChattigoStartupError
 from rasa_chattigo.crypto import generate_key
 from rasa_chattigo.sandbox import Sandbox
+
+from conftest import DID, PASSWORD, USERNAME, Collector, serve_sanic
 
 ADMIN_TOKEN = "adm1n-T0ken-for-channel-tests"
 OTHER_DID = "5491140001234"
@@ -43,7 +44,7 @@ async def test_create_list_and_test_a_number_against_the_sandbox(admin):
 
 
 async def test_a_wrong_password_tests_not_ok_and_an_update_fixes_it(admin):
-    http, sandbox = admin
+    http, _ = admin
     await http.post("", json={"did": OTHER_DID, "name": "Ventas", "username": USERNAME,
                               "password": "not-it-at-all", "bot_name": "Ventas"})
     failed = await http.post(f"/{OTHER_DID}/test")

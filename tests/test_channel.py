@@ -6,12 +6,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DID, PASSWORD, USER, USERNAME, channel_settings, serve_sanic
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
+
+from conftest import DID, PASSWORD, USER, USERNAME, channel_settings, serve_sanic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
 

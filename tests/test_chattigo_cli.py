@@ -2,11 +2,12 @@
 
 import pytest
 
-from conftest import DID, PASSWORD, USER, USERNAME
 from rasa_chattigo.cli import build_parser
 from rasa_chattigo.crypto import Keyring, encrypt_value, generate_key
 from rasa_chattigo.sandbox import ThreadedSandbox
 from rasa_chattigo.store import CredentialStore
+
+from conftest import DID, PASSWORD, USER, USERNAME
 
 OTHER_DID = "5491140001234"
 WEBHOOK = "https://bot.example.com/webhooks/chattigo/webhook?token=abc"

@@ -4,7 +4,6 @@ import asyncio
 
 import httpx
 import pytest
-from conftest import DID, PASSWORD, USER, USERNAME
 
 from rasa_chattigo.client import ChattigoClient, Login
 from rasa_chattigo.credentials import InlineCredentials
@@ -12,6 +11,8 @@ from rasa_chattigo.errors import AuthenticationError, ChattigoAPIError, ServerEr
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.settings import parse_settings
+
+from conftest import DID, PASSWORD, USER, USERNAME
 
 
 class FakeClock:

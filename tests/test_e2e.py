@@ -11,9 +11,10 @@ from typing import Any, Dict, List
 import httpx
 import pytest
 import yaml
-from conftest import server_logs
 
 from rasa_chattigo.stack import LocalStack
+
+from conftest import server_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "bot_project"

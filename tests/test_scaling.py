@@ -12,10 +12,11 @@ from typing import Dict, List
 import httpx
 import pytest
 import yaml
-from conftest import requires_postgres, requires_redis, server_logs
 
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 from rasa_chattigo.stack import LocalStack
+
+from conftest import requires_postgres, requires_redis, server_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_PROJECT = ROOT / "bot_project" / "slow"

@@ -1,5 +1,6 @@
 """Shared fixtures: real servers on 127.0.0.1 (Sanic app, sandbox) and service probes."""
 
+import json
 import os
 import shutil
 import socket
@@ -7,8 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List
 
+import httpx
 import pytest
 from sanic import Sanic
+
+from rasa_chattigo.sandbox import Sandbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,7 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 Sanic.test_mode = True
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
 DID = "5492644710400"
+OTHER_DID = "5491140001234"  # a second business number (most inbound fixtures are sent to it)
 USER = "5492644472542"
 USERNAME = "bot@empresa"
 PASSWORD = "s4ndbox-Passw0rd-for-tests"  # a sandbox password, not a real secret
@@ -93,3 +99,80 @@ def channel_settings(**overrides: Any) -> Dict[str, Any]:
 @pytest.fixture
 def collector() -> Collector:
     return Collector()
+
+
+def load_fixture(area: str, name: str) -> Any:
+    """The JSON fixture tests/fixtures/<area>/<name>.json, parsed."""
+    return json.loads((FIXTURES / area / f"{name}.json").read_text(encoding="utf-8"))
+
+
+class Clock:
+    """A clock the test moves by hand (`clock.now += 5`), so expiry needs no sleeping."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- the sandbox ---------------------------------------------------------------------------
+
+
+def one_user_sandbox(**options: Any) -> Sandbox:
+    """A Sandbox (not yet started) where USERNAME/PASSWORD may send from DID.
+
+    Args:
+        **options: more `Sandbox` arguments (e.g. `statuses=True`); `dids` replaces the default.
+    """
+    return Sandbox(**{"users": {USERNAME: PASSWORD}, "dids": {USERNAME: [DID]}, **options})
+
+
+async def login(http: httpx.AsyncClient) -> str:
+    """Logs USERNAME in on the sandbox `http` points at; the access token."""
+    answer = await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+@asynccontextmanager
+async def logged_in(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for `sandbox` sending USERNAME's Bearer token with every request."""
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        http.headers["Authorization"] = f"Bearer {await login(http)}"
+        yield http
+
+
+def text_send(message_id: str = "m-1", content: str = "hola") -> Dict[str, Any]:
+    """A valid proprietary-format text send (POST /webhooks/inbound) from DID to USER."""
+    return {
+        "id": message_id,
+        "did": DID,
+        "msisdn": USER,
+        "type": "text",
+        "channel": "WHATSAPP",
+        "content": content,
+        "name": "Aynux",
+        "isAttachment": False,
+    }
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """A running `one_user_sandbox()` on 127.0.0.1; stopped after the test."""
+    async with one_user_sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for the `sandbox` fixture, logged in as USERNAME."""
+    async with logged_in(sandbox) as http:
+        yield http
+
+
+def parsing_settings(**extra: Any) -> Any:
+    """Parsed channel settings for DID with a placeholder login, for pure parsing tests."""
+    from rasa_chattigo.settings import parse_settings
+
+    return parse_settings({"did": DID, "username": "u", "password": "p", **extra})

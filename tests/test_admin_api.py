@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import serve_sanic
 from sanic import Blueprint, Sanic
 from sanic.response import json as json_response
 
@@ -14,6 +13,8 @@ from rasa_chattigo.admin_api import add_admin_routes
 from rasa_chattigo.crypto import Keyring
 from rasa_chattigo.errors import AuthenticationError
 from rasa_chattigo.store import CredentialStore
+
+from conftest import serve_sanic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "credentials"
 CREATE = json.loads((FIXTURES / "create_credentials.json").read_text())

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select
 
@@ -15,6 +14,8 @@ from rasa_chattigo.crypto import Keyring, fingerprint
 from rasa_chattigo.sandbox import ThreadedSandbox
 from rasa_chattigo.store import CredentialStore
 from rasa_chattigo.store_model import credentials_table
+
+from conftest import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures" / "credentials"
 KEY_A = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="

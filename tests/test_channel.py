@@ -2,23 +2,19 @@
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
-from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
-from conftest import DID, PASSWORD, USER, USERNAME, channel_settings, serve_sanic
-
-FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
+from conftest import DID, USER, channel_settings, load_fixture, serve_sanic
 
 
 def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return load_fixture("inbound", name)
 
 
 def make_app(channel, on_new_message):
@@ -156,27 +152,24 @@ async def test_the_webhook_token_is_required_when_configured(collector):
     assert "t0k3n-abc" not in missing.text + wrong.text
 
 
-async def test_a_reply_leaves_through_the_sandbox_in_chattigo_format():
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
-        channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url))
-        output = channel.get_output_channel()
-        await output.send_response(USER, {"text": "¡Hola! Soy Aynux."})
-        await channel.client.aclose()
-        [sent] = sandbox.state.select(direction="out")
+async def test_a_reply_leaves_through_the_sandbox_in_chattigo_format(sandbox):
+    channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url))
+    output = channel.get_output_channel()
+    await output.send_response(USER, {"text": "¡Hola! Soy Aynux."})
+    await channel.client.aclose()
+    [sent] = sandbox.state.select(direction="out")
     assert {k: v for k, v in sent.payload.items() if k != "id"} == {
         "did": DID, "msisdn": USER, "type": "text", "channel": "WHATSAPP",
         "content": "¡Hola! Soy Aynux.", "name": "Aynux", "isAttachment": False,
     }
 
 
-async def test_dry_run_logs_test_mode_instead_of_sending(caplog):
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
-        channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url,
-                                                                  dry_run=True))
-        with caplog.at_level("INFO", logger="rasa_chattigo"):
-            await channel.get_output_channel().send_response(USER, {"text": "prueba"})
-        await channel.client.aclose()
-        assert sandbox.state.select(direction="out") == []
-        assert sandbox.state.stats.logins == 0
+async def test_dry_run_logs_test_mode_instead_of_sending(caplog, sandbox):
+    channel = ChattigoInput.from_credentials(channel_settings(base_url=sandbox.url, dry_run=True))
+    with caplog.at_level("INFO", logger="rasa_chattigo"):
+        await channel.get_output_channel().send_response(USER, {"text": "prueba"})
+    await channel.client.aclose()
+    assert sandbox.state.select(direction="out") == []
+    assert sandbox.state.stats.logins == 0
     assert any(r.getMessage().startswith("[TEST MODE]") and "prueba" in r.getMessage()
                for r in caplog.records)

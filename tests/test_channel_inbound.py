@@ -12,12 +12,13 @@ from typing import Any, Dict, List, Tuple
 
 import httpx
 import pytest
-from conftest import Collector, channel_settings, serve_sanic
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.crypto import Keyring, generate_key
 from rasa_chattigo.store import CredentialStore
+
+from conftest import Collector, channel_settings, serve_sanic
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INBOUND = FIXTURES / "inbound"

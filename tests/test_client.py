@@ -9,24 +9,9 @@ from rasa_chattigo.client import ChattigoClient, Login
 from rasa_chattigo.credentials import InlineCredentials
 from rasa_chattigo.errors import AuthenticationError, ChattigoAPIError, ServerError
 from rasa_chattigo.outbound import SendContext, build_requests
-from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.settings import parse_settings
 
-from conftest import DID, PASSWORD, USER, USERNAME
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def sandbox():
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as running:
-        yield running
+from conftest import DID, PASSWORD, USER, USERNAME, Clock
 
 
 def make_client(sandbox, *, password=PASSWORD, clock=None, sleeps=None, **overrides):
@@ -74,7 +59,7 @@ async def test_hundred_concurrent_replies_share_one_login(sandbox):
 
 
 async def test_token_is_refreshed_before_eight_hours_run_out(sandbox):
-    clock = FakeClock()
+    clock = Clock()
     client = make_client(sandbox, clock=clock)
     await client.send(DID, text(client, "uno"))
     clock.now += 7 * 3600 - 1

@@ -18,18 +18,12 @@ from rasa_chattigo.dedup import (
 )
 from rasa_chattigo.errors import ChattigoError, ConfigError
 
+from conftest import Clock
+
 REDIS_URL = os.environ.get("RASA_CHATTIGO_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_NAMESPACE = f"rasa_chattigo_test_{uuid.uuid4().hex[:12]}"
 WAMID = "wamid.HBgNNTQ5MTE1NTU1MTIzNBUCABIYFjNFQjA01AA=="
 NOT_A_STORE = "must be 'memory' or a redis://, rediss:// or unix:// URL"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Backend:
@@ -37,7 +31,7 @@ class Backend:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.clock = FakeClock()
+        self.clock = Clock()
         self.stores: List = []
 
     def make(self, *, ttl: float = 60.0, inflight_ttl: float = 30.0):
@@ -186,7 +180,7 @@ async def test_empty_key_is_refused(backend, key):
 
 
 async def test_memory_store_purges_expired_ids():
-    clock = FakeClock()
+    clock = Clock()
     store = MemoryDedupStore(ttl_seconds=10, clock=clock)
     for n in range(5):
         await store.claim(f"id{n}")
@@ -197,7 +191,7 @@ async def test_memory_store_purges_expired_ids():
 
 
 async def test_memory_store_forgets_oldest_done_id_when_full():
-    store = MemoryDedupStore(ttl_seconds=60, max_entries=2, clock=FakeClock())
+    store = MemoryDedupStore(ttl_seconds=60, max_entries=2, clock=Clock())
     for key in ("a", "b"):
         await store.claim(key)
         await store.complete(key)

@@ -1,28 +1,20 @@
 """What the bot says reaches the sandbox phone once and in order, even when Chattigo fails."""
 
 import asyncio
-import json
 import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, List, Set, Tuple
 
 import httpx
 import pytest
-from conftest import DID, PASSWORD, USER, USERNAME, channel_settings
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.sandbox import RecordedMessage, Sandbox
 
-FIXTURES = Path(__file__).parent / "fixtures"
-KINDS = json.loads((FIXTURES / "delivery" / "kinds.json").read_text())["cases"]
-PROSE = json.loads((FIXTURES / "outbound" / "prose_10000.json").read_text())["text"]
+from conftest import DID, PASSWORD, USER, channel_settings, load_fixture
 
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as running:
-        yield running
+KINDS = load_fixture("delivery", "kinds")["cases"]
+PROSE = load_fixture("outbound", "prose_10000")["text"]
 
 
 @asynccontextmanager

@@ -14,15 +14,6 @@ import aiohttp
 import httpx
 import pytest
 import redis
-from conftest import (
-    DID,
-    PASSWORD,
-    USERNAME,
-    Collector,
-    channel_settings,
-    requires_redis,
-    serve_sanic,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sanic import Sanic
@@ -30,6 +21,14 @@ from sanic import Sanic
 from rasa_chattigo.channel import ChattigoInput
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook, new_wamid
+
+from conftest import (
+    DID,
+    Collector,
+    channel_settings,
+    requires_redis,
+    serve_sanic,
+)
 
 Sanic.test_mode = True
 
@@ -370,6 +369,18 @@ def duplicate_replies(sandbox: Sandbox) -> int:
     return sum(n - 1 for n in counts.values())
 
 
+def assert_each_message_answered_once(sandbox: Sandbox, replier: Replier, talk: Dict[str, Any],
+                                      answers: List[Dict[str, Any]], redeliveries: int) -> None:
+    """No reply went out twice and Rasa saw each message once.
+
+    The webhook answers counted each message once and `redeliveries` duplicates of it.
+    """
+    assert duplicate_replies(sandbox) == 0
+    assert (sum(a["messages"] for a in answers), sum(a["duplicates"] for a in answers)) == (
+        len(USERS) * PER_USER, redeliveries * len(USERS) * PER_USER)
+    assert sorted(replier.seen) == sorted((u, t) for u, m in talk.items() for t, _ in m)
+
+
 def forget(talk: Dict[str, Any]) -> None:
     """Deletes this conversation's dedup keys from Redis, so runs leave nothing behind."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
@@ -381,50 +392,43 @@ def forget(talk: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("store", STORES)
 @pytest.mark.parametrize("ack", ["background", "inline"])
-async def test_a_message_delivered_three_times_is_answered_once_and_in_order(ack, store):
+async def test_a_message_delivered_three_times_is_answered_once_and_in_order(
+        ack, store, sandbox):
     talk, replier = conversation(), Replier()
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
-        channel = ChattigoInput.from_credentials(channel_settings(
-            base_url=sandbox.url, ack=ack, dedup_store=store, dedup_ttl_seconds=600))
-        try:
-            async with serve_sanic(make_app(channel, replier, "redelivery")) as url:
-                answers = await deliver_three_times([url], talk, sandbox, [channel])
-        finally:
-            if store != "memory":
-                forget(talk)
-        duplicates = duplicate_replies(sandbox)
-        print(f"\nredelivery ack={ack} store={store.split(':')[0]}: "
-              f"{len(sandbox.state.select(direction='out'))} replies, {duplicates} duplicate(s)")
-        assert duplicates == 0
-        assert (sum(a["messages"] for a in answers), sum(a["duplicates"] for a in answers)) == (
-            len(USERS) * PER_USER, 2 * len(USERS) * PER_USER)
-        assert sorted(replier.seen) == sorted((u, t) for u, m in talk.items() for t, _ in m)
-        for user, messages in talk.items():
-            assert replies_to(sandbox, user) == [f"eco: {text}" for text, _ in messages]
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, ack=ack, dedup_store=store, dedup_ttl_seconds=600))
+    try:
+        async with serve_sanic(make_app(channel, replier, "redelivery")) as url:
+            answers = await deliver_three_times([url], talk, sandbox, [channel])
+    finally:
+        if store != "memory":
+            forget(talk)
+    print(f"\nredelivery ack={ack} store={store.split(':')[0]}: "
+          f"{len(sandbox.state.select(direction='out'))} replies, "
+          f"{duplicate_replies(sandbox)} duplicate(s)")
+    assert_each_message_answered_once(sandbox, replier, talk, answers, redeliveries=2)
+    for user, messages in talk.items():
+        assert replies_to(sandbox, user) == [f"eco: {text}" for text, _ in messages]
 
 
 @requires_redis
 @pytest.mark.parametrize("ack", ["background", "inline"])
-async def test_two_instances_sharing_redis_answer_each_message_once(ack):
+async def test_two_instances_sharing_redis_answer_each_message_once(ack, sandbox):
     talk, replier = conversation(), Replier()
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
-        channels = [ChattigoInput.from_credentials(channel_settings(
-            base_url=sandbox.url, ack=ack, dedup_store=REDIS_URL, dedup_ttl_seconds=600))
-            for _ in range(2)]
-        try:
-            async with serve_sanic(make_app(channels[0], replier, "one")) as one, \
-                    serve_sanic(make_app(channels[1], replier, "two")) as two:
-                answers = await deliver_three_times([one, two], talk, sandbox, channels)
-        finally:
-            forget(talk)
-        duplicates = duplicate_replies(sandbox)
-        shuffled = [user for user, messages in talk.items()
-                    if replies_to(sandbox, user) != [f"eco: {text}" for text, _ in messages]]
-        print(f"\ntwo instances ack={ack}: {len(sandbox.state.select(direction='out'))} "
-              f"replies, {duplicates} duplicate(s), {len(shuffled)} user(s) answered out of order")
-        assert duplicates == 0
-        assert (sum(a["messages"] for a in answers), sum(a["duplicates"] for a in answers)) == (
-            len(USERS) * PER_USER, 5 * len(USERS) * PER_USER)
-        assert sorted(replier.seen) == sorted((u, t) for u, m in talk.items() for t, _ in m)
-        assert sorted(m.payload["content"] for m in sandbox.state.select(direction="out")) == \
-            sorted(f"eco: {t}" for m in talk.values() for t, _ in m)
+    channels = [ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, ack=ack, dedup_store=REDIS_URL, dedup_ttl_seconds=600))
+        for _ in range(2)]
+    try:
+        async with serve_sanic(make_app(channels[0], replier, "one")) as one, \
+                serve_sanic(make_app(channels[1], replier, "two")) as two:
+            answers = await deliver_three_times([one, two], talk, sandbox, channels)
+    finally:
+        forget(talk)
+    shuffled = [user for user, messages in talk.items()
+                if replies_to(sandbox, user) != [f"eco: {text}" for text, _ in messages]]
+    print(f"\ntwo instances ack={ack}: {len(sandbox.state.select(direction='out'))} "
+          f"replies, {duplicate_replies(sandbox)} duplicate(s), "
+          f"{len(shuffled)} user(s) answered out of order")
+    assert_each_message_answered_once(sandbox, replier, talk, answers, redeliveries=5)
+    assert sorted(m.payload["content"] for m in sandbox.state.select(direction="out")) == \
+        sorted(f"eco: {t}" for m in talk.values() for t, _ in m)

@@ -7,7 +7,8 @@ from typing import Any, Dict
 import pytest
 
 from rasa_chattigo.inbound import InboundMessage, parse_webhook
-from rasa_chattigo.settings import parse_settings
+
+from conftest import load_fixture, parsing_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
 NOW = 1767300000
@@ -17,11 +18,7 @@ REPLIED_TO = "wamid.HBgNNTQ5MTE1NTU1MTIzNBUCABEYEjQ1QjE3RkM1QUU2RTlFRDRBNwA="
 
 
 def load(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def settings(**extra: Any) -> Any:
-    return parse_settings({"did": "5492644710400", "username": "u", "password": "p", **extra})
+    return load_fixture("inbound", name)
 
 
 def first_raw(body: Dict[str, Any]) -> Dict[str, Any]:
@@ -29,7 +26,7 @@ def first_raw(body: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def only(name: str, **extra: Any) -> InboundMessage:
-    parsed = parse_webhook(load(name), settings(**extra), received_at=NOW)
+    parsed = parse_webhook(load(name), parsing_settings(**extra), received_at=NOW)
     assert parsed.problems == [] and parsed.ignored == [] and parsed.statuses == []
     assert len(parsed.messages) == 1
     return parsed.messages[0]
@@ -37,7 +34,7 @@ def only(name: str, **extra: Any) -> InboundMessage:
 
 def test_text_message_is_delivered_with_full_metadata():
     body = load("text")
-    parsed = parse_webhook(body, settings(), received_at=NOW)
+    parsed = parse_webhook(body, parsing_settings(), received_at=NOW)
     assert parsed.messages == [
         InboundMessage(
             sender_id=USER,
@@ -68,7 +65,7 @@ def test_metadata_is_json_serialisable_for_every_fixture():
     for path in sorted(FIXTURES.glob("*.json")):
         if path.name.startswith("broken"):
             continue
-        parsed = parse_webhook(json.loads(path.read_text("utf-8")), settings(ignore=[]))
+        parsed = parse_webhook(json.loads(path.read_text("utf-8")), parsing_settings(ignore=[]))
         for message in parsed.messages:
             assert json.loads(json.dumps(message.metadata)) == message.metadata, path.name
 
@@ -83,7 +80,7 @@ def test_business_number_is_digits_only():
     body["entry"][0]["changes"][0]["value"]["metadata"]["display_phone_number"] = (
         "+54 9 11 4000-1234"
     )
-    parsed = parse_webhook(body, settings(), received_at=NOW)
+    parsed = parse_webhook(body, parsing_settings(), received_at=NOW)
     assert parsed.messages[0].business_number == BUSINESS
     assert parsed.messages[0].metadata["business_number"] == BUSINESS
 
@@ -91,7 +88,8 @@ def test_business_number_is_digits_only():
 def test_missing_timestamp_uses_received_at():
     body = load("text")
     del first_raw(body)["timestamp"]
-    assert parse_webhook(body, settings(), received_at=NOW).messages[0].metadata["timestamp"] == NOW
+    parsed = parse_webhook(body, parsing_settings(), received_at=NOW)
+    assert parsed.messages[0].metadata["timestamp"] == NOW
 
 
 def test_reply_context_is_kept():
@@ -140,7 +138,7 @@ def test_business_scoped_user_id_is_the_sender_when_phone_is_hidden():
 def test_contact_wa_id_is_the_sender_when_from_is_empty_but_user_id_matches():
     body = load("text_bsuid")
     body["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = USER
-    message = parse_webhook(body, settings()).messages[0]
+    message = parse_webhook(body, parsing_settings()).messages[0]
     assert message.sender_id == USER
 
 
@@ -163,7 +161,7 @@ def test_image_caption_is_the_text_and_media_is_described():
 def test_image_without_caption_gets_the_image_intent():
     body = load("image")
     del first_raw(body)["image"]["caption"]
-    assert parse_webhook(body, settings()).messages[0].text == "/whatsapp_image"
+    assert parse_webhook(body, parsing_settings()).messages[0].text == "/whatsapp_image"
 
 
 def test_voice_note_uses_the_voice_intent():
@@ -176,7 +174,7 @@ def test_voice_note_uses_the_voice_intent():
 def test_plain_audio_uses_the_audio_intent():
     body = load("audio_voice")
     first_raw(body)["audio"]["voice"] = False
-    assert parse_webhook(body, settings()).messages[0].text == "/whatsapp_audio"
+    assert parse_webhook(body, parsing_settings()).messages[0].text == "/whatsapp_audio"
 
 
 def test_video_caption_is_the_text():
@@ -256,21 +254,22 @@ def test_flow_reply_entities_skip_nested_null_and_odd_names():
     response = {"ok": True, "n": 2, "list": [1], "obj": {"a": 1}, "none": None, "bad name": "x"}
     first_raw(body)["interactive"]["nfm_reply"]["response_json"] = json.dumps(response)
     assert (
-        parse_webhook(body, settings()).messages[0].text == '/whatsapp_flow_reply{"ok":true,"n":2}'
+        parse_webhook(body, parsing_settings()).messages[0].text
+        == '/whatsapp_flow_reply{"ok":true,"n":2}'
     )
 
 
 def test_flow_reply_with_invalid_json_arrives_without_entities():
     body = load("interactive_nfm_reply")
     first_raw(body)["interactive"]["nfm_reply"]["response_json"] = "{not json"
-    message = parse_webhook(body, settings()).messages[0]
+    message = parse_webhook(body, parsing_settings()).messages[0]
     assert (message.text, message.metadata["flow"]["response"]) == ("/whatsapp_flow_reply", None)
 
 
 def test_unknown_interactive_type_gets_the_unknown_intent():
     body = load("interactive_button_reply")
     first_raw(body)["interactive"] = {"type": "call_permission_reply", "call_permission_reply": {}}
-    message = parse_webhook(body, settings()).messages[0]
+    message = parse_webhook(body, parsing_settings()).messages[0]
     assert (message.text, message.metadata["interactive"]["type"]) == (
         "/whatsapp_unknown",
         "call_permission_reply",
@@ -286,11 +285,11 @@ def test_template_button_payload_is_the_text():
 def test_template_button_with_empty_payload_falls_back_to_its_text():
     body = load("button")
     first_raw(body)["button"]["payload"] = ""
-    assert parse_webhook(body, settings()).messages[0].text == "Confirmar"
+    assert parse_webhook(body, parsing_settings()).messages[0].text == "Confirmar"
 
 
 def test_reaction_is_ignored_by_default():
-    parsed = parse_webhook(load("reaction"), settings())
+    parsed = parse_webhook(load("reaction"), parsing_settings())
     assert (parsed.messages, parsed.ignored) == (
         [],
         ["wamid.HBgNNTQ5MTE1NTU1MTIzNBUCABIYFjNFQjA18AA=="],
@@ -326,7 +325,7 @@ def test_order_keeps_its_products():
 
 
 def test_system_message_is_ignored_by_default():
-    parsed = parse_webhook(load("system_changed_number"), settings())
+    parsed = parse_webhook(load("system_changed_number"), parsing_settings())
     assert (parsed.messages, parsed.ignored) == (
         [],
         ["wamid.HBgNNTQ5MTE1NTU1MTIzNBUCABIYFjNFQjA21AA=="],
@@ -368,7 +367,7 @@ def test_a_future_message_type_is_never_lost():
     body = load("text")
     raw = first_raw(body)
     raw["type"], raw["poll"] = "poll", {"question": "¿Pizza?"}
-    message = parse_webhook(body, settings()).messages[0]
+    message = parse_webhook(body, parsing_settings()).messages[0]
     assert (message.text, message.kind, message.metadata["raw"]["poll"]) == (
         "/whatsapp_unknown",
         "poll",
@@ -382,8 +381,9 @@ def test_configured_intents_replace_the_defaults():
 
 
 def test_ignoring_voice_drops_voice_notes_only():
-    parsed = parse_webhook(load("audio_voice"), settings(ignore=["voice"]))
+    parsed = parse_webhook(load("audio_voice"), parsing_settings(ignore=["voice"]))
     assert (parsed.messages, len(parsed.ignored)) == ([], 1)
     body = load("audio_voice")
     first_raw(body)["audio"]["voice"] = False
-    assert parse_webhook(body, settings(ignore=["voice"])).messages[0].text == "/whatsapp_audio"
+    parsed = parse_webhook(body, parsing_settings(ignore=["voice"]))
+    assert parsed.messages[0].text == "/whatsapp_audio"

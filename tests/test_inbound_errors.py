@@ -14,13 +14,15 @@ from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound import parse_webhook
 from rasa_chattigo.settings import parse_settings
 
+from conftest import load_fixture, parsing_settings
+
 FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
-SETTINGS = parse_settings({"did": "5492644710400", "username": "u", "password": "p"})
+SETTINGS = parsing_settings()
 MESSAGE = "entry.0.changes.0.value.messages.0"
 
 
 def load(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return load_fixture("inbound", name)
 
 
 def raised(body: Any) -> InvalidPayload:

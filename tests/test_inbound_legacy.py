@@ -1,31 +1,23 @@
 """parse_webhook on Chattigo's legacy flat inbound format."""
 
-import json
-from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound import InboundMessage, parse_webhook
-from rasa_chattigo.settings import parse_settings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
+from conftest import DID, USER, load_fixture, parsing_settings
+
 NOW = 1767300000
-USER = "5492644472542"
-DID = "5492644710400"
 
 
 def load(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def settings(**extra: Any) -> Any:
-    return parse_settings({"did": DID, "username": "u", "password": "p", **extra})
+    return load_fixture("inbound", name)
 
 
 def parse_one(body: Dict[str, Any], **extra: Any) -> InboundMessage:
-    parsed = parse_webhook(body, settings(**extra), received_at=NOW)
+    parsed = parse_webhook(body, parsing_settings(**extra), received_at=NOW)
     assert (len(parsed.messages), parsed.problems, parsed.format) == (1, [], "legacy")
     return parsed.messages[0]
 
@@ -156,7 +148,7 @@ def test_legacy_location_without_usable_coordinates_has_no_entities(content):
 
 
 def test_legacy_outbound_echo_is_ignored():
-    parsed = parse_webhook(load("legacy_outbound_echo"), settings())
+    parsed = parse_webhook(load("legacy_outbound_echo"), parsing_settings())
     assert (parsed.messages, parsed.ignored, parsed.problems) == ([], ["1767225600123"], [])
 
 
@@ -173,7 +165,7 @@ def test_legacy_numeric_msisdn_and_timestamp_in_milliseconds():
 
 
 def test_legacy_ignored_kind_is_dropped():
-    parsed = parse_webhook(load("legacy_audio"), settings(ignore=["audio"]))
+    parsed = parse_webhook(load("legacy_audio"), parsing_settings(ignore=["audio"]))
     assert (parsed.messages, parsed.ignored) == ([], ["987654323"])
 
 
@@ -190,7 +182,7 @@ def test_legacy_ignored_kind_is_dropped():
 )
 def test_broken_legacy_payload_names_the_field(change, field, reason):
     with pytest.raises(InvalidPayload) as caught:
-        parse_webhook({**load("legacy_text"), **change}, settings())
+        parse_webhook({**load("legacy_text"), **change}, parsing_settings())
     assert (caught.value.field, caught.value.reason) == (field, reason)
 
 
@@ -198,5 +190,5 @@ def test_legacy_payload_without_id_names_the_field():
     body = load("legacy_text")
     del body["id"]
     with pytest.raises(InvalidPayload) as caught:
-        parse_webhook(body, settings())
+        parse_webhook(body, parsing_settings())
     assert (caught.value.field, caught.value.reason) == ("id", "field required")

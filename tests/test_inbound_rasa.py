@@ -1,8 +1,6 @@
 """The texts parse_webhook produces round-trip through Rasa 3.6's own `/intent{json}` parser."""
 
-import json
 import warnings
-from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from hypothesis import given
@@ -12,15 +10,15 @@ from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.nlu.training_data.message import Message
 
 from rasa_chattigo.inbound import parse_webhook
-from rasa_chattigo.settings import parse_settings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
-SETTINGS = parse_settings({"did": "5492644710400", "username": "u", "password": "p", "ignore": []})
+from conftest import load_fixture, parsing_settings
+
+SETTINGS = parsing_settings(ignore=[])
 HANDLER = RegexMessageHandler()
 
 
 def load(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return load_fixture("inbound", name)
 
 
 def rasa_reads(text: str) -> Tuple[str, List[Tuple[str, Any]]]:

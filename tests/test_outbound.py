@@ -2,7 +2,6 @@
 
 import copy
 import itertools
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ from rasa_chattigo import outbound
 from rasa_chattigo.errors import ChattigoError
 from rasa_chattigo.outbound import InvalidResponse, SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
+
+from conftest import load_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outbound"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json") if p.stem != "prose_10000")
@@ -33,7 +34,7 @@ def bodies(response, **extra):
 
 @pytest.mark.parametrize("case", CASES)
 def test_fixture(case):
-    data = json.loads((FIXTURES / f"{case}.json").read_text("utf-8"))
+    data = load_fixture("outbound", case)
     requests = build_requests(data["response"], CTX, make_settings(**data["settings"]))
     got = [{"path": r.path, "recipient": r.recipient, "json": r.json} for r in requests]
     assert got == data["requests"]
@@ -65,7 +66,7 @@ def test_context_channel_is_used():
 
 
 def test_long_text_becomes_several_messages_with_their_own_ids():
-    text = json.loads((FIXTURES / "prose_10000.json").read_text("utf-8"))["text"]
+    text = load_fixture("outbound", "prose_10000")["text"]
     sent = bodies({"text": text})
     assert [b["id"] for b in sent] == ["msg-1", "msg-2", "msg-3"]
     assert [len(b["content"]) for b in sent] == [3810, 3962, 2224]

@@ -1,7 +1,5 @@
 """Splitting long texts for WhatsApp: order, limits, and whole characters."""
 
-import json
-from pathlib import Path
 from typing import List, Tuple
 
 import pytest
@@ -10,7 +8,7 @@ from hypothesis import strategies as st
 
 from rasa_chattigo.textsplit import TEXT_LIMIT, is_boundary, split_text, truncate, utf16_len
 
-FIXTURES = Path(__file__).parent / "fixtures" / "outbound"
+from conftest import load_fixture
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 11 units
 THUMB_MEDIUM = "\U0001f44d\U0001f3fd"
@@ -91,7 +89,7 @@ def test_blank_text_gives_no_parts(text):
 
 
 def test_ten_thousand_characters_of_prose_become_three_messages():
-    text = json.loads((FIXTURES / "prose_10000.json").read_text("utf-8"))["text"]
+    text = load_fixture("outbound", "prose_10000")["text"]
     parts = split_text(text)
     assert len(text) == 10000
     assert len(parts) == 3

@@ -7,30 +7,19 @@ import pytest
 
 from rasa_chattigo.sandbox import Sandbox
 
-DID = "5492644710400"
-OTHER_DID = "5491140001234"
-USERNAME = "bot@empresa"
-PASSWORD = "s4ndbox-Passw0rd-for-tests"  # a sandbox password, not a real secret
+from conftest import DID, OTHER_DID, PASSWORD, USERNAME, Clock, login, text_send
+
 WEBHOOK = "https://bot.example.com/webhooks/chattigo/webhook"
-
-
-class Clock:
-    """A clock the test moves by hand, so token expiry needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_767_225_600.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_767_225_600.0)
 
 
 @pytest.fixture
 async def sandbox(clock: Clock) -> AsyncIterator[Sandbox]:
+    """Two users, a 60-second token life and a hand-moved clock."""
     async with Sandbox(
         users={USERNAME: PASSWORD, "other@empresa": "x"},
         dids={USERNAME: [DID], "other@empresa": [OTHER_DID]},
@@ -42,30 +31,13 @@ async def sandbox(clock: Clock) -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """Not logged in: these tests log in (or fail to) themselves."""
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         yield http
 
 
-async def login(client: httpx.AsyncClient) -> str:
-    answer = await client.post("/login", json={"username": USERNAME, "password": PASSWORD})
-    return str(answer.json()["access_token"])
-
-
 def bearer(token: str) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def text_send(message_id: str = "m-1") -> Dict[str, object]:
-    return {
-        "id": message_id,
-        "did": DID,
-        "msisdn": "5492644472542",
-        "type": "text",
-        "channel": "WHATSAPP",
-        "content": "hola",
-        "name": "Aynux",
-        "isAttachment": False,
-    }
 
 
 async def test_login_answers_token_user_and_access(client: httpx.AsyncClient) -> None:

@@ -15,8 +15,7 @@ from rasa_chattigo.sandbox.whatsapp import (
     new_wamid,
 )
 
-DID = "5492644710400"
-USER = "5492644472542"
+from conftest import DID, USER
 
 
 def message_of(kind: str, **fields: Any) -> Dict[str, Any]:

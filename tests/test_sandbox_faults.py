@@ -1,47 +1,17 @@
 """Sandbox fault injection: 500, 429 with Retry-After, stalls, and a seeded failure rate."""
 
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, Dict, List
 
 import httpx
 import pytest
 
 from rasa_chattigo.sandbox import Sandbox
 
-DID = "5492644710400"
-USERNAME = "bot@empresa"
-PASSWORD = "s4ndbox-Passw0rd-for-tests"  # a sandbox password, not a real secret
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        answer = await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-        http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        yield http
-
-
-def text_send(message_id: str) -> Dict[str, Any]:
-    return {
-        "id": message_id,
-        "did": DID,
-        "msisdn": "5492644472542",
-        "type": "text",
-        "channel": "WHATSAPP",
-        "content": "hola",
-        "name": "Aynux",
-        "isAttachment": False,
-    }
-
+from conftest import DID, PASSWORD, USER, USERNAME, text_send
 
 CLOUD_TEXT = {
     "messaging_product": "whatsapp",
-    "to": "5492644472542",
+    "to": USER,
     "type": "text",
     "text": {"body": "hola"},
 }

@@ -1,39 +1,18 @@
 """Sandbox sends: proprietary format and Cloud API validation, recording and duplicate ids."""
 
 import copy
-import json
-from pathlib import Path
-from typing import Any, AsyncIterator, Dict
+from typing import Any, Dict
 
 import httpx
 import pytest
 
 from rasa_chattigo.sandbox import Sandbox
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
-DID = "5492644710400"
-OTHER_DID = "5491140001234"
-USER = "5492644472542"
-USERNAME = "bot@empresa"
-PASSWORD = "s4ndbox-Passw0rd-for-tests"  # a sandbox password, not a real secret
+from conftest import DID, OTHER_DID, USER, USERNAME, load_fixture, logged_in, one_user_sandbox
 
 
 def fixture(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        answer = await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-        http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        yield http
+    return load_fixture("sandbox", name)
 
 
 def changed(name: str, path: str, value: Any) -> Dict[str, Any]:
@@ -55,7 +34,7 @@ def changed(name: str, path: str, value: Any) -> Dict[str, Any]:
 DELETE = object()
 
 
-@pytest.mark.parametrize("name", ["send_text.json", "send_media.json"])
+@pytest.mark.parametrize("name", ["send_text", "send_media"])
 async def test_valid_send_is_answered_200_with_an_empty_body(
     client: httpx.AsyncClient, name: str
 ) -> None:
@@ -67,7 +46,7 @@ async def test_valid_send_is_answered_200_with_an_empty_body(
 async def test_accepted_text_is_recorded_with_its_payload(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    await client.post("/webhooks/inbound", json=fixture("send_text.json"))
+    await client.post("/webhooks/inbound", json=fixture("send_text"))
 
     [message] = sandbox.state.messages
     assert (message.direction, message.did, message.msisdn, message.kind) == (
@@ -80,13 +59,13 @@ async def test_accepted_text_is_recorded_with_its_payload(
         "¡Hola! Soy el bot de Aynux",
         "1767225600123-0001",
     )
-    assert message.payload == fixture("send_text.json")
+    assert message.payload == fixture("send_text")
 
 
 async def test_accepted_media_is_rendered_with_caption_and_link(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    await client.post("/webhooks/inbound", json=fixture("send_media.json"))
+    await client.post("/webhooks/inbound", json=fixture("send_media"))
 
     [message] = sandbox.state.messages
     assert message.kind == "document"
@@ -99,7 +78,7 @@ async def test_image_media_is_rendered_as_imagen(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
     body = changed(
-        "send_media.json",
+        "send_media",
         "attachment",
         {"mediaUrl": "https://x.example/a.jpg", "mimeType": "image/jpeg"},
     )
@@ -115,7 +94,7 @@ async def test_image_media_is_rendered_as_imagen(
 async def test_hsm_is_recorded_once_per_destination(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    answer = await client.post("/webhooks/inbound", json=fixture("send_hsm.json"))
+    answer = await client.post("/webhooks/inbound", json=fixture("send_hsm"))
 
     assert answer.status_code == 200
     assert [(m.msisdn, m.kind, m.text) for m in sandbox.state.messages] == [
@@ -128,8 +107,8 @@ async def test_hsm_is_recorded_once_per_destination(
 async def test_resend_with_the_same_id_is_200_but_recorded_once(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    first = await client.post("/webhooks/inbound", json=fixture("send_text.json"))
-    again = await client.post("/webhooks/inbound", json=fixture("send_text.json"))
+    first = await client.post("/webhooks/inbound", json=fixture("send_text"))
+    again = await client.post("/webhooks/inbound", json=fixture("send_text"))
 
     assert (first.status_code, again.status_code, again.content) == (200, 200, b"")
     assert len(sandbox.state.messages) == 1
@@ -138,14 +117,10 @@ async def test_resend_with_the_same_id_is_200_but_recorded_once(
 
 
 async def test_same_id_from_another_number_counts_as_new(client: httpx.AsyncClient) -> None:
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID, OTHER_DID]}) as two:
-        async with httpx.AsyncClient(base_url=two.url) as http:
-            token = (
-                await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-            ).json()
-            http.headers["Authorization"] = f"Bearer {token['access_token']}"
-            await http.post("/webhooks/inbound", json=fixture("send_text.json"))
-            await http.post("/webhooks/inbound", json=changed("send_text.json", "did", OTHER_DID))
+    async with one_user_sandbox(dids={USERNAME: [DID, OTHER_DID]}) as two:
+        async with logged_in(two) as http:
+            await http.post("/webhooks/inbound", json=fixture("send_text"))
+            await http.post("/webhooks/inbound", json=changed("send_text", "did", OTHER_DID))
 
         assert (two.state.stats.accepted, two.state.stats.duplicate_ids) == (2, 0)
 
@@ -183,21 +158,6 @@ TEXT_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), TEXT_RULES)
-async def test_text_send_breaking_a_rule_is_400_naming_the_field(
-    client: httpx.AsyncClient, sandbox: Sandbox, field: str, value: Any, reason: str
-) -> None:
-    answer = await client.post("/webhooks/inbound", json=changed("send_text.json", field, value))
-
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "error": "invalid_payload",
-        "reason": reason,
-        "field": reason.split(":")[0],
-    }
-    assert sandbox.state.messages == []
-
-
 MEDIA_RULES = [
     ("isAttachment", False, "isAttachment: must be true when type is media"),
     ("attachment", DELETE, "attachment: is required"),
@@ -218,18 +178,8 @@ MEDIA_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), MEDIA_RULES)
-async def test_media_send_breaking_a_rule_is_400_naming_the_field(
-    client: httpx.AsyncClient, field: str, value: Any, reason: str
-) -> None:
-    answer = await client.post("/webhooks/inbound", json=changed("send_media.json", field, value))
-
-    assert answer.status_code == 400
-    assert answer.json()["reason"] == reason
-
-
 async def test_media_without_caption_or_file_name_is_accepted(client: httpx.AsyncClient) -> None:
-    body = changed("send_media.json", "content", "")
+    body = changed("send_media", "content", "")
     del body["attachment"]["fileName"]
 
     assert (await client.post("/webhooks/inbound", json=body)).status_code == 200
@@ -259,14 +209,26 @@ HSM_RULES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), HSM_RULES)
-async def test_hsm_send_breaking_a_rule_is_400_naming_the_field(
-    client: httpx.AsyncClient, field: str, value: Any, reason: str
+SEND_RULES = (
+    [("send_text", *rule) for rule in TEXT_RULES]
+    + [("send_media", *rule) for rule in MEDIA_RULES]
+    + [("send_hsm", *rule) for rule in HSM_RULES]
+)
+
+
+@pytest.mark.parametrize(("name", "field", "value", "reason"), SEND_RULES)
+async def test_send_breaking_a_rule_is_400_naming_the_field(
+    client: httpx.AsyncClient, sandbox: Sandbox, name: str, field: str, value: Any, reason: str
 ) -> None:
-    answer = await client.post("/webhooks/inbound", json=changed("send_hsm.json", field, value))
+    answer = await client.post("/webhooks/inbound", json=changed(name, field, value))
 
     assert answer.status_code == 400
-    assert answer.json()["reason"] == reason
+    assert answer.json() == {
+        "error": "invalid_payload",
+        "reason": reason,
+        "field": reason.split(":")[0],
+    }
+    assert sandbox.state.messages == []
 
 
 async def test_hsm_with_1000_destinations_is_accepted(
@@ -275,7 +237,7 @@ async def test_hsm_with_1000_destinations_is_accepted(
     many = [{"destination": str(5491100000000 + n)} for n in range(1000)]
 
     answer = await client.post(
-        "/webhooks/inbound", json=changed("send_hsm.json", "hsm.destinations", many)
+        "/webhooks/inbound", json=changed("send_hsm", "hsm.destinations", many)
     )
 
     assert answer.status_code == 200
@@ -286,7 +248,7 @@ async def test_send_from_a_number_of_another_user_is_403(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
     answer = await client.post(
-        "/webhooks/inbound", json=changed("send_text.json", "did", OTHER_DID)
+        "/webhooks/inbound", json=changed("send_text", "did", OTHER_DID)
     )
 
     assert answer.status_code == 403
@@ -301,7 +263,7 @@ async def test_send_from_a_number_of_another_user_is_403(
 async def test_rejections_are_counted_and_not_recorded(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    await client.post("/webhooks/inbound", json=changed("send_text.json", "content", ""))
+    await client.post("/webhooks/inbound", json=changed("send_text", "content", ""))
     await client.post(
         "/webhooks/inbound", content=b"{", headers={"Content-Type": "application/json"}
     )
@@ -313,7 +275,7 @@ async def test_rejections_are_counted_and_not_recorded(
 async def test_cloud_send_answers_like_the_cloud_api(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    answer = await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons.json"))
+    answer = await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons"))
 
     assert answer.status_code == 200
     body = answer.json()
@@ -330,7 +292,7 @@ async def test_cloud_send_answers_like_the_cloud_api(
 async def test_cloud_buttons_are_rendered_as_numbered_lines(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons.json"))
+    await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons"))
 
     assert (
         sandbox.state.messages[0].text
@@ -341,7 +303,7 @@ async def test_cloud_buttons_are_rendered_as_numbered_lines(
 async def test_cloud_list_is_rendered_with_every_row(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_list.json"))
+    await client.post(f"/v15.0/{DID}/messages", json=fixture("cloud_list"))
 
     assert sandbox.state.messages[0].text == (
         "¿Cómo querés recibir tu pedido?\n1. Envío express — Llega en 24 a 48 h\n"
@@ -361,107 +323,107 @@ def _rows(count: int) -> Any:
 
 CLOUD_RULES = [
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "messaging_product",
         "sms",
         "messaging_product: must be one of whatsapp",
     ),
-    ("cloud_buttons.json", "to", DELETE, "to: is required"),
-    ("cloud_buttons.json", "to", "juan", "to: must be a phone number (digits, '+')"),
+    ("cloud_buttons", "to", DELETE, "to: is required"),
+    ("cloud_buttons", "to", "juan", "to: must be a phone number (digits, '+')"),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "type",
         "carousel",
         "type: must be one of text, image, video, audio, document, sticker, location, reaction, "
         "template, contacts, interactive",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.type",
         "poll",
         "interactive.type: must be one of button, list, cta_url, location_request_message",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons",
         [],
         "interactive.action.buttons: must hold at least 1 item(s)",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons",
         [_reply(n) for n in range(4)],
         "interactive.action.buttons: must hold at most 3 items (got 4)",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons.1",
         _reply(1, "x" * 21),
         "interactive.action.buttons.1.reply.title: must be at most 20 characters (got 21)",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons.1",
         _reply(1, "Sí"),
         "interactive.action.buttons.1.reply.title: duplicate title 'Sí'",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons.1.reply.id",
         "/affirm",
         "interactive.action.buttons.1.reply.id: duplicate id '/affirm'",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.action.buttons.1.reply.id",
         "i" * 257,
         "interactive.action.buttons.1.reply.id: must be at most 256 characters (got 257)",
     ),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.body.text",
         "b" * 1025,
         "interactive.body.text: must be at most 1024 characters (got 1025)",
     ),
-    ("cloud_buttons.json", "interactive.body", DELETE, "interactive.body: is required"),
+    ("cloud_buttons", "interactive.body", DELETE, "interactive.body: is required"),
     (
-        "cloud_buttons.json",
+        "cloud_buttons",
         "interactive.footer.text",
         "f" * 61,
         "interactive.footer.text: must be at most 60 characters (got 61)",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.action.sections",
         _rows(11),
         "interactive.action.sections: must hold at most 10 rows in all (got 11)",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.action.sections.0.rows.0.title",
         "t" * 25,
         "interactive.action.sections.0.rows.0.title: must be at most 24 characters (got 25)",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.action.button",
         "b" * 21,
         "interactive.action.button: must be at most 20 characters (got 21)",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.action.sections.1.title",
         DELETE,
         "interactive.action.sections.1.title: is required",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.action.sections.0.rows.0.description",
         "d" * 73,
         "interactive.action.sections.0.rows.0.description: must be at most 72 characters (got 73)",
     ),
     (
-        "cloud_list.json",
+        "cloud_list",
         "interactive.header",
         {"type": "image", "image": {"link": "https://x.example/a.jpg"}},
         "interactive.header.type: must be one of text",
@@ -487,7 +449,7 @@ async def test_cloud_send_breaking_a_rule_is_400_naming_the_field(
 async def test_cloud_list_with_exactly_ten_rows_is_accepted(client: httpx.AsyncClient) -> None:
     answer = await client.post(
         f"/v15.0/{DID}/messages",
-        json=changed("cloud_list.json", "interactive.action.sections", _rows(10)),
+        json=changed("cloud_list", "interactive.action.sections", _rows(10)),
     )
 
     assert answer.status_code == 200
@@ -555,7 +517,7 @@ async def test_cloud_send_of_other_types_is_validated(
 
 
 async def test_cloud_send_from_a_number_of_another_user_is_403(client: httpx.AsyncClient) -> None:
-    answer = await client.post(f"/v15.0/{OTHER_DID}/messages", json=fixture("cloud_buttons.json"))
+    answer = await client.post(f"/v15.0/{OTHER_DID}/messages", json=fixture("cloud_buttons"))
 
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == 10
@@ -563,7 +525,7 @@ async def test_cloud_send_from_a_number_of_another_user_is_403(client: httpx.Asy
 
 async def test_cloud_send_without_token_is_401_in_graph_style(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        answer = await http.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons.json"))
+        answer = await http.post(f"/v15.0/{DID}/messages", json=fixture("cloud_buttons"))
 
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == 190

@@ -1,8 +1,6 @@
 """WhatsApp user simulation: webhooks posted to a receiver, conversations, long-poll, statuses."""
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any, AsyncIterator, Dict
 
 import httpx
@@ -11,15 +9,11 @@ import pytest
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.receiver import WebhookReceiver
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
-DID = "5492644710400"
-USER = "5492644472542"
-USERNAME = "bot@empresa"
-PASSWORD = "s4ndbox-Passw0rd-for-tests"  # a sandbox password, not a real secret
+from conftest import DID, USER, load_fixture, logged_in, one_user_sandbox, text_send
 
 
 def fixture(name: str) -> Dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return load_fixture("sandbox", name)
 
 
 @pytest.fixture
@@ -29,17 +23,9 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as running:
-        yield running
-
-
-@pytest.fixture
 async def client(sandbox: Sandbox, receiver: WebhookReceiver) -> AsyncIterator[httpx.AsyncClient]:
     """A client logged in, with the receiver registered as the webhook of DID."""
-    async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        answer = await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-        http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+    async with logged_in(sandbox) as http:
         await http.patch(
             "/webhooks/inbound", json={"waId": DID, "externalWebhook": receiver.url("/hook")}
         )
@@ -51,69 +37,61 @@ async def user_says(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
 
 
 async def bot_says(client: httpx.AsyncClient, message_id: str, text: str) -> None:
-    body = {
-        "id": message_id,
-        "did": DID,
-        "msisdn": USER,
-        "type": "text",
-        "channel": "WHATSAPP",
-        "content": text,
-        "name": "Aynux",
-        "isAttachment": False,
-    }
-    assert (await client.post("/webhooks/inbound", json=body)).status_code == 200
+    answer = await client.post("/webhooks/inbound", json=text_send(message_id, content=text))
+    assert answer.status_code == 200
 
 
-async def test_text_posts_the_exact_cloud_api_webhook(
-    client: httpx.AsyncClient, receiver: WebhookReceiver
+USER_MESSAGES = [
+    pytest.param(
+        {
+            "type": "text",
+            "text": "Hola, quiero un turno",
+            "name": "Juan Pérez",
+            "message_id": "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABIYFjNFQjA01AA==",
+            "timestamp": 1767225600,
+        },
+        "webhook_text",
+        id="cloud-text",
+    ),
+    pytest.param(
+        {
+            "type": "location",
+            "name": "Juan Pérez",
+            "latitude": -34.6037389,
+            "longitude": -58.3815704,
+            "place_name": "Sucursal Centro",
+            "address": "Av. Corrientes 1234, C1043 CABA",
+            "message_id": "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABIYFjNFQjA11AA==",
+            "timestamp": 1767225600,
+        },
+        "webhook_location",
+        id="cloud-location",
+    ),
+    pytest.param(
+        {
+            "format": "legacy",
+            "type": "image",
+            "name": "Juan Pérez",
+            "caption": "Foto del producto",
+            "media_url": "https://example.com/foto.jpg",
+            "filename": "foto.jpg",
+            "message_id": "887766554433221100",
+        },
+        "webhook_legacy_image",
+        id="legacy-image",
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "expected"), USER_MESSAGES)
+async def test_a_user_message_posts_the_exact_webhook(
+    client: httpx.AsyncClient, receiver: WebhookReceiver, message: Dict[str, Any], expected: str
 ) -> None:
-    await user_says(
-        client,
-        type="text",
-        text="Hola, quiero un turno",
-        name="Juan Pérez",
-        message_id="wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABIYFjNFQjA01AA==",
-        timestamp=1767225600,
-    )
+    await user_says(client, **message)
 
     [webhook] = receiver.received
-    assert webhook.body == fixture("webhook_text.json")
+    assert webhook.body == fixture(expected)
     assert (webhook.path, webhook.headers["Content-Type"]) == ("/hook", "application/json")
-
-
-async def test_location_posts_the_exact_cloud_api_webhook(
-    client: httpx.AsyncClient, receiver: WebhookReceiver
-) -> None:
-    await user_says(
-        client,
-        type="location",
-        name="Juan Pérez",
-        latitude=-34.6037389,
-        longitude=-58.3815704,
-        place_name="Sucursal Centro",
-        address="Av. Corrientes 1234, C1043 CABA",
-        message_id="wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABIYFjNFQjA11AA==",
-        timestamp=1767225600,
-    )
-
-    assert receiver.received[0].body == fixture("webhook_location.json")
-
-
-async def test_legacy_format_posts_the_flat_chattigo_payload(
-    client: httpx.AsyncClient, receiver: WebhookReceiver
-) -> None:
-    await user_says(
-        client,
-        format="legacy",
-        type="image",
-        name="Juan Pérez",
-        caption="Foto del producto",
-        media_url="https://example.com/foto.jpg",
-        filename="foto.jpg",
-        message_id="887766554433221100",
-    )
-
-    assert receiver.received[0].body == fixture("webhook_legacy_image.json")
 
 
 async def test_send_answers_id_and_the_webhook_answer(client: httpx.AsyncClient) -> None:
@@ -209,7 +187,7 @@ async def test_raw_posts_the_body_as_is(
 
 
 async def test_raw_redelivery_reports_the_message_id(client: httpx.AsyncClient) -> None:
-    answer = await client.post(f"/sandbox/webhooks/{DID}/raw", json=fixture("webhook_text.json"))
+    answer = await client.post(f"/sandbox/webhooks/{DID}/raw", json=fixture("webhook_text"))
 
     assert answer.json()["message_id"] == "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABIYFjNFQjA01AA=="
 
@@ -301,15 +279,9 @@ async def test_messages_lists_only_accepted_sends(client: httpx.AsyncClient) -> 
 
 
 async def test_statuses_are_posted_when_enabled(receiver: WebhookReceiver) -> None:
-    async with Sandbox(
-        users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}, statuses=True, status_delay=0
-    ) as sandbox:
+    async with one_user_sandbox(statuses=True, status_delay=0) as sandbox:
         sandbox.state.webhooks[DID] = receiver.url()
-        async with httpx.AsyncClient(base_url=sandbox.url) as http:
-            token = (
-                await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-            ).json()
-            http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        async with logged_in(sandbox) as http:
             await bot_says(http, "m-1", "hola")
             received = await receiver.wait_for(3)
 
@@ -325,15 +297,9 @@ async def test_statuses_are_posted_when_enabled(receiver: WebhookReceiver) -> No
 async def test_statuses_to_a_dead_webhook_do_not_break_sends() -> None:
     async with WebhookReceiver() as gone:
         url = gone.url()
-    async with Sandbox(
-        users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}, statuses=True, status_delay=0
-    ) as sandbox:
+    async with one_user_sandbox(statuses=True, status_delay=0) as sandbox:
         sandbox.state.webhooks[DID] = url
-        async with httpx.AsyncClient(base_url=sandbox.url) as http:
-            token = (
-                await http.post("/login", json={"username": USERNAME, "password": PASSWORD})
-            ).json()
-            http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        async with logged_in(sandbox) as http:
             await bot_says(http, "m-1", "hola")
             await asyncio.sleep(0.05)
             await bot_says(http, "m-2", "chau")

@@ -4,7 +4,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import port_open
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -18,6 +17,8 @@ from rasa_chattigo.store_model import (
     StoreError,
     credentials_table,
 )
+
+from conftest import port_open
 
 KEY_A = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 KEY_B = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="

@@ -4,7 +4,18 @@ import logging
 import socket
 import time
 from types import TracebackType
-from typing import AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Type
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+)
 
 from aiohttp import web
 
@@ -20,6 +31,39 @@ logger = logging.getLogger(__name__)
 DEFAULT_USERNAME = "demo@sandbox"
 DEFAULT_PASSWORD = "sandbox-password"  # noqa: S105 - a documented local-only default
 DEFAULT_DID = "5492644710400"
+
+
+async def serve_app(
+    app: web.Application, host: str, port: int, **runner_options: Any
+) -> Tuple[web.AppRunner, int]:
+    """Serves `app` on `host`:`port` until the returned runner is cleaned up.
+
+    The socket is bound here, not by aiohttp, so that with port 0 the chosen port is known.
+
+    Args:
+        app: the aiohttp application.
+        host: the address to bind.
+        port: the port to bind; 0 for a free one.
+        **runner_options: more `web.AppRunner` arguments, e.g. `handler_cancellation=True`.
+
+    Returns:
+        The runner (its `cleanup()` stops serving) and the bound port.
+
+    Raises:
+        OSError: the address cannot be bound; nothing is left open.
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner_options)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        await runner.cleanup()
+        raise
+    await web.SockSite(runner, sock).start()
+    return runner, int(sock.getsockname()[1])
 
 
 class Sandbox:
@@ -110,21 +154,9 @@ class Sandbox:
 
     async def start(self) -> None:
         """Binds and serves; with port 0 a free port is chosen and stored in `port`."""
-        runner = web.AppRunner(
-            self.create_app(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        self._runner, self._port = await serve_app(
+            self.create_app(), self._host, self._port, handler_cancellation=True
         )
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError:
-            sock.close()
-            await runner.cleanup()
-            raise
-        self._port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
         logger.info("Sandbox: Chattigo sandbox listening on %s", self.url)
 
     async def stop(self) -> None:

@@ -2,12 +2,13 @@
 
 import asyncio
 import json
-import socket
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Dict, List, Optional, Type
 
 from aiohttp import web
+
+from rasa_chattigo.sandbox.app import serve_app
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,7 @@ class WebhookReceiver:
     async def __aenter__(self) -> "WebhookReceiver":
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await serve_app(app, "127.0.0.1", 0)
         return self
 
     async def __aexit__(

@@ -52,7 +52,11 @@ def dump_model(obj: Any, *, exclude_none: bool = True) -> Dict[str, Any]:
 
 # --- Sanic (21.12 for Rasa 3.6; Rasa Pro moves to a newer Sanic) -------------------------
 
-from sanic import Blueprint, response  # noqa: E402
+import socket  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+from typing import AsyncIterator  # noqa: E402
+
+from sanic import Blueprint, Sanic, response  # noqa: E402
 from sanic.request import Request  # noqa: E402
 from sanic.response import HTTPResponse  # noqa: E402
 
@@ -70,6 +74,31 @@ def request_peer_ip(request: Request) -> str:
 def request_query(request: Request) -> Dict[str, Any]:
     """The query string as a dict of lists."""
     return {key: list(values) for key, values in request.args.items()}
+
+
+@asynccontextmanager
+async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serves `app` on a free port of `host` inside the running loop; yields its base URL.
+
+    For tests and benchmarks: the real server, with its start and stop listeners, always
+    stopped. (Sanic 21.12 ignores `port=0`, so the socket is bound here.)
+    """
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        sock.close()
 
 
 def new_blueprint(name: str) -> Blueprint:

@@ -82,6 +82,14 @@ class LocalStack:
         self._rasa: List[subprocess.Popen] = []
 
     @property
+    def pids(self) -> Dict[str, int]:
+        """The pids of the running children: `sandbox`, `actions`, `rasa-0`, `rasa-1`, ..."""
+        named = {"sandbox": self._sandbox, "actions": self._actions,
+                 **{f"rasa-{n}": child for n, child in enumerate(self._rasa)}}
+        return {name: child.pid for name, child in named.items()
+                if child is not None and child.poll() is None}
+
+    @property
     def webhook_url(self) -> str:
         """The webhook of the first `rasa run`."""
         return f"{self.rasa_urls[0]}/webhooks/chattigo/webhook"

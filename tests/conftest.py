@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sanic import Sanic
 
+from rasa_chattigo.compat import serve_sanic  # noqa: F401 - re-exported for the tests
 from rasa_chattigo.sandbox import Sandbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -58,26 +59,6 @@ requires_redis = pytest.mark.skipif(
 requires_postgres = pytest.mark.skipif(
     not port_open("127.0.0.1", 5432), reason="no PostgreSQL server on 127.0.0.1:5432"
 )
-
-
-@asynccontextmanager
-async def serve_sanic(app: Any) -> AsyncIterator[str]:
-    """Serves a Sanic 21.12 app on a free 127.0.0.1 port; yields its base URL; always stops."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
-        sock.close()
 
 
 class Collector:

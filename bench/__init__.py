@@ -1,1 +1,1 @@
-"""`make bench`: end-to-end, acknowledgement, channel-only and start-up benchmarks of rasa-chattigo."""
+"""`make bench`: end-to-end, acknowledgement, channel-only and start-up benchmarks."""

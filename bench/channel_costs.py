@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 DID = "5492644710400"
 USERNAME = "bench@sandbox"
-PASSWORD = "bench-sandbox-password"  # an in-process sandbox's password, not a secret
+PASSWORD = "bench-sandbox-password"  # noqa: S105 - an in-process sandbox's, not a secret
 CONCURRENT_REPLIES = 200
 REPLY_TEXT = "¡Hola! Soy Aynux, el asistente de Aynux Telecom. ¿En qué te puedo ayudar?"
 
@@ -90,9 +90,14 @@ async def sends_per_second(reps: int, replies: int = CONCURRENT_REPLIES) -> Dict
 @asynccontextmanager
 async def _serve(app: Sanic) -> AsyncIterator[str]:
     """Serves a Sanic app on a free 127.0.0.1 port; yields its base URL; always stops."""
+    # Sanic 21.12 rewrites its own methods at the first start; test mode keeps the originals,
+    # so a second app can start in this process (as tests/conftest.py does).
+    Sanic.test_mode = True
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    if server is None:
+        raise RuntimeError("Sanic did not create a server")
     await server.startup()
     await server.before_start()
     await server.after_start()
@@ -115,7 +120,7 @@ def _channel_bytes(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot) -
 
 async def _memory_once(conversations: int, rep: int) -> Dict[str, float]:
     """Channel bytes per conversation while `conversations` messages are in flight, and after."""
-    gate: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     handed = [0]
 
     def bot(message: Any) -> "asyncio.Future[None]":
@@ -125,7 +130,7 @@ async def _memory_once(conversations: int, rep: int) -> Dict[str, float]:
         return gate
 
     channel = ChattigoInput.from_credentials(_channel_settings("http://127.0.0.1:9"))
-    app = Sanic(f"bench_memory_{rep}")
+    app = Sanic(f"bench_memory_{rep}", configure_logging=False)
     app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/chattigo")
     bodies = [json.dumps(build_cloud_webhook(
         "text", did=DID, msisdn=f"54930{rep}{n:06d}", name="Bench",

@@ -5,6 +5,9 @@ conversation); many users run at once. A REST message is done when its HTTP answ
 Chattigo message is done when its last reply reached the sandbox: the sandbox stamps each send
 it accepts (`at`, wall clock, ms), and this process, on the same machine and clock, compares that
 stamp with the moment it posted the webhook.
+
+The generator shares the machine with what it measures, so it uses aiohttp (about half the CPU
+per request of httpx here, see docs/bench.md) and one long-poll for all replies.
 """
 
 import asyncio
@@ -16,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-import httpx
+import aiohttp
 
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
@@ -51,6 +54,7 @@ class RunResult:
         acks_ms: per message, webhook post to its HTTP answer (Chattigo only).
         errors: messages that failed or timed out.
         notify_lag_ms: per reply, sandbox stamp to this process seeing it (Chattigo only).
+        unexpected_replies: replies beyond the expected count (the channels disagreed).
     """
 
     channel: str
@@ -61,6 +65,7 @@ class RunResult:
     acks_ms: List[float] = field(default_factory=list)
     errors: int = 0
     notify_lag_ms: List[float] = field(default_factory=list)
+    unexpected_replies: int = 0
 
     @property
     def throughput(self) -> float:
@@ -86,19 +91,23 @@ class ReplyWatcher:
     """
 
     def __init__(self, sandbox_url: str, did: str) -> None:
-        self._http = httpx.AsyncClient(base_url=sandbox_url, timeout=40.0)
+        self._url = sandbox_url
+        self._http: Optional[aiohttp.ClientSession] = None
         self._did = did
         self._after = 0
-        self._inboxes: Dict[str, "asyncio.Queue[Dict[str, Any]]"] = defaultdict(asyncio.Queue)
-        self._task: Optional["asyncio.Task[None]"] = None
+        self._inboxes: Dict[str, asyncio.Queue[Dict[str, Any]]] = defaultdict(asyncio.Queue)
+        self._task: Optional[asyncio.Task[None]] = None
 
     async def start(self) -> None:
         """Resets the sandbox's message log (so polls stay cheap) and starts polling."""
-        answer = await self._http.post("/sandbox/reset", json={})
-        answer.raise_for_status()
-        answer = await self._http.get("/sandbox/messages", params={"did": self._did})
-        answer.raise_for_status()
-        self._after = max((m["seq"] for m in answer.json()["messages"]), default=self._after)
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=40.0))
+        async with self._http.post(f"{self._url}/sandbox/reset", json={}) as answer:
+            answer.raise_for_status()
+        async with self._http.get(f"{self._url}/sandbox/messages",
+                                  params={"did": self._did}) as answer:
+            answer.raise_for_status()
+            listing = await answer.json()
+        self._after = max((m["seq"] for m in listing["messages"]), default=self._after)
         self._task = asyncio.ensure_future(self._poll())
 
     async def stop(self) -> None:
@@ -106,15 +115,20 @@ class ReplyWatcher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
 
     async def _poll(self) -> None:
+        http = self._http
+        if http is None:
+            raise RuntimeError("ReplyWatcher.start() was not called")
         while True:
-            answer = await self._http.get("/sandbox/messages", params={
-                "did": self._did, "after": self._after, "wait": 20})
-            answer.raise_for_status()
+            async with http.get(f"{self._url}/sandbox/messages", params={
+                    "did": self._did, "after": self._after, "wait": 20}) as answer:
+                answer.raise_for_status()
+                listing = await answer.json()
             seen = time.time()
-            for message in answer.json()["messages"]:
+            for message in listing["messages"]:
                 self._after = max(self._after, message["seq"])
                 message["_seen"] = seen
                 self._inboxes[message["msisdn"]].put_nowait(message)
@@ -137,17 +151,17 @@ class ReplyWatcher:
         return self._inboxes[msisdn].qsize()
 
 
-async def rest_user(http: httpx.AsyncClient, url: str, sender: str, messages: Sequence[str],
+async def rest_user(http: aiohttp.ClientSession, url: str, sender: str, messages: Sequence[str],
                     result: RunResult) -> List[int]:
     """One REST conversation; returns the number of replies to each message."""
     counts = []
     for text in messages:
         start = time.perf_counter()
         try:
-            answer = await http.post(url, json={"sender": sender, "message": text})
-            answer.raise_for_status()
-            replies = len(answer.json())
-        except (httpx.HTTPError, ValueError) as exc:
+            async with http.post(url, json={"sender": sender, "message": text}) as answer:
+                answer.raise_for_status()
+                replies = len(await answer.json())
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             logger.warning("REST message from %s failed: %s", sender, exc)
             result.errors += 1
             counts.append(0)
@@ -159,7 +173,7 @@ async def rest_user(http: httpx.AsyncClient, url: str, sender: str, messages: Se
     return counts
 
 
-async def chattigo_user(http: httpx.AsyncClient, url: str, watcher: ReplyWatcher, did: str,
+async def chattigo_user(http: aiohttp.ClientSession, url: str, watcher: ReplyWatcher, did: str,
                         msisdn: str, messages: Sequence[str], expected: Sequence[int],
                         result: RunResult) -> float:
     """One WhatsApp conversation through the Chattigo webhook; returns when its last reply landed.
@@ -172,12 +186,13 @@ async def chattigo_user(http: httpx.AsyncClient, url: str, watcher: ReplyWatcher
                                               text=text)).encode()
         sent = time.time()
         try:
-            answer = await http.post(url, content=body,
-                                     headers={"Content-Type": "application/json"})
-            acked = time.time()
-            answer.raise_for_status()
+            async with http.post(url, data=body,
+                                 headers={"Content-Type": "application/json"}) as answer:
+                await answer.read()
+                acked = time.time()
+                answer.raise_for_status()
             replies = await watcher.replies(msisdn, count, REPLY_TIMEOUT)
-        except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             logger.warning("Chattigo message from %s failed: %r", msisdn, exc)
             result.errors += 1
             continue
@@ -206,11 +221,13 @@ async def run_rest(base_url: str, users: int, per_user: int, tag: str) -> RunRes
 
 
 async def run_chattigo(webhook_url: str, sandbox_url: str, did: str, users: int, per_user: int,
-                       expected: Sequence[int], tag: int) -> RunResult:
+                       expected: Sequence[int], tag: int, settle: float = 0.3) -> RunResult:
     """`users` concurrent WhatsApp conversations through the Chattigo webhook.
 
     Args:
+        expected: replies to each message of the conversation.
         tag: a number making this run's phone numbers unique (fresh trackers every run).
+        settle: seconds to wait after the run for replies beyond the expected ones.
     """
     result = RunResult("chattigo")
     watcher = ReplyWatcher(sandbox_url, did)
@@ -224,15 +241,16 @@ async def run_chattigo(webhook_url: str, sandbox_url: str, did: str, users: int,
                               expected, result)
                 for number in numbers))
             result.seconds = max(max(ends) - start, 1e-9)
+        await asyncio.sleep(settle)
         extra = sum(watcher.leftover(number) for number in numbers)
         if extra:
             logger.warning("%d Chattigo replies arrived beyond the expected count", extra)
-            result.errors += extra
+            result.unexpected_replies += extra
     finally:
         await watcher.stop()
     return result
 
 
-def _client(users: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(
-        max_connections=users, max_keepalive_connections=users))
+def _client(users: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120.0),
+                                 connector=aiohttp.TCPConnector(limit=users))

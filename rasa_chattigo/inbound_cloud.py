@@ -23,6 +23,7 @@ from rasa_chattigo.inbound_types import (
     business_digits,
     validate,
 )
+from rasa_chattigo.settings import RAW_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -193,13 +194,14 @@ def _parse_message(
         "business_number": business.number,
         "phone_number_id": business.phone_number_id,
         "waba_id": business.waba_id,
-        "raw": raw,
     }
+    if batch.settings.metadata_raw or result.intent_key in RAW_KINDS:
+        metadata["raw"] = raw
     if profile and profile.username:
         metadata["username"] = profile.username
     if profile and profile.country_code:
         metadata["country_code"] = profile.country_code
-    if matched:
+    if matched and (batch.settings.metadata_raw or _says_more(matched[1])):
         metadata["contact"] = matched[1]
     for key in ("context", "referral", "identity", "errors"):
         if raw.get(key) is not None:
@@ -208,3 +210,10 @@ def _parse_message(
     batch.messages.append(
         InboundMessage(sender, result.text, message.id, business.number, kind, metadata)
     )
+
+
+def _says_more(contact: Dict[str, Any]) -> bool:
+    """Whether a contact holds more than the name and wa_id already in metadata."""
+    profile = contact.get("profile")
+    return bool(set(contact) - {"profile", "wa_id"}) or (
+        isinstance(profile, dict) and bool(set(profile) - {"name"}))

@@ -14,6 +14,7 @@ from rasa_chattigo.inbound_kinds import (
 )
 from rasa_chattigo.inbound_models import LocationObject, UnixTime, Wire, WireId
 from rasa_chattigo.inbound_types import Batch, InboundMessage, business_digits, validate
+from rasa_chattigo.settings import RAW_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,6 @@ def legacy_metadata(
         "business_number": business_digits(message.did),
         "phone_number_id": None,
         "waba_id": None,
-        "raw": body,
         "chattigo": {key: body[key] for key in _CHATTIGO_KEYS if key in body},
     }
 
@@ -227,6 +227,8 @@ def parse_legacy(body: Dict[str, Any], batch: Batch) -> None:
         batch.ignore(message.id, f"kind {result.intent_key} is in 'ignore'")
         return
     metadata = legacy_metadata(message, body, kind, batch.now)
+    if batch.settings.metadata_raw or result.intent_key in RAW_KINDS:
+        metadata["raw"] = body
     metadata.update(result.details)
     batch.messages.append(
         InboundMessage(

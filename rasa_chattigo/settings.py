@@ -29,6 +29,11 @@ DEFAULT_INTENTS: Dict[str, str] = {
     "unknown": "whatsapp_unknown",
 }
 
+#: Kinds whose whole WhatsApp message is always kept in metadata["raw"]: nothing else describes
+#: them. Other kinds keep it only with `metadata_raw: true`, since every tracker save and load
+#: re-serialises the metadata of every message.
+RAW_KINDS = frozenset({"unknown", "unsupported"})
+
 #: Message kinds acknowledged but never handed to the bot, unless `ignore` says otherwise.
 DEFAULT_IGNORED: List[str] = ["reaction", "system"]
 
@@ -68,6 +73,7 @@ class ChattigoSettings(BaseModel):
     # receiving
     intents: Dict[str, str] = {}
     ignore: Optional[List[str]] = None
+    metadata_raw: bool = False
     webhook_token: Optional[str] = None
     app_secret: Optional[str] = None
     allowed_ips: List[str] = []

@@ -53,8 +53,6 @@ def test_text_message_is_delivered_with_full_metadata():
                 "business_number": BUSINESS,
                 "phone_number_id": "109876543210987",
                 "waba_id": "104567890123456",
-                "raw": first_raw(body),
-                "contact": {"profile": {"name": "Lucía Gómez"}, "wa_id": USER},
             },
         )
     ]
@@ -355,6 +353,18 @@ def test_unsupported_message_keeps_its_type_and_errors():
     assert message.text == "/whatsapp_unsupported"
     assert message.metadata["unsupported"] == {"type": "poll_creation"}
     assert message.metadata["errors"][0]["code"] == 131051
+
+
+def test_metadata_raw_keeps_the_whole_message_and_contact_for_every_kind():
+    body = load("text")
+    message = parse_webhook(body, parsing_settings(metadata_raw=True)).messages[0]
+    assert message.metadata["raw"] == first_raw(body)
+    assert message.metadata["contact"] == body["entry"][0]["changes"][0]["value"]["contacts"][0]
+
+
+def test_known_kinds_leave_the_raw_message_out_by_default():
+    message = parse_webhook(load("text"), parsing_settings()).messages[0]
+    assert ("raw" in message.metadata, "contact" in message.metadata) == (False, False)
 
 
 def test_legacy_unknown_type_gets_the_unknown_intent_with_raw_message():

@@ -45,7 +45,6 @@ def test_legacy_text_is_delivered_with_full_metadata():
             "business_number": DID,
             "phone_number_id": None,
             "waba_id": None,
-            "raw": body,
             "chattigo": {
                 "idChat": 45678,
                 "chatType": "INBOUND",

@@ -9,7 +9,7 @@ from rasa.shared.exceptions import RasaException
 
 from rasa_chattigo import compat
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
-from rasa_chattigo.conversation import menu_payload_from_tracker
+from rasa_chattigo.conversation import MenuMemory, menu_payload
 from rasa_chattigo.credentials import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, DedupUnavailable, create_dedup_store
 from rasa_chattigo.dispatch import Dispatcher, DispatcherClosed
@@ -46,11 +46,16 @@ class ChattigoOutput(OutputChannel):
     """
 
     def __init__(
-        self, client: ChattigoClient, settings: ChattigoSettings, credentials: CredentialsProvider
+        self,
+        client: ChattigoClient,
+        settings: ChattigoSettings,
+        credentials: CredentialsProvider,
+        menus: Optional[MenuMemory] = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._credentials = credentials
+        self._menus = menus
 
     @classmethod
     def name(cls) -> str:
@@ -77,6 +82,8 @@ class ChattigoOutput(OutputChannel):
         except ChattigoError as exc:
             logger.error("Cannot send a reply to %s: %s", recipient_id, exc)
             return
+        if self._menus is not None:
+            self._menus.remember(recipient_id, message)
         for request in requests:
             if not self._settings.sending_enabled:
                 logger.info("[TEST MODE] would send to %s via %s: %s", request.recipient,
@@ -149,6 +156,8 @@ class ChattigoInput(InputChannel):
         self.guard = WebhookGuard(settings)
         self.dispatcher = Dispatcher()
         self._dedup = dedup
+        # Menus held in memory are only sound when no other instance serves these numbers.
+        self.menus = MenuMemory() if settings.dedup_store == "memory" else None
 
     @classmethod
     def name(cls) -> str:
@@ -167,7 +176,7 @@ class ChattigoInput(InputChannel):
 
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
-        return ChattigoOutput(self.client, self.settings, self.credentials)
+        return ChattigoOutput(self.client, self.settings, self.credentials, self.menus)
 
     @property
     def dedup(self) -> DedupStore:
@@ -288,15 +297,14 @@ class ChattigoInput(InputChannel):
     ) -> None:
         """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
         text = message.text
-        if message.kind == "text":
-            store = compat.app_tracker_store(app)
-            payload = await menu_payload_from_tracker(store, sender_id, text)
-            if payload is not None:
-                logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
-                text = payload
+        payload = await menu_payload(text, sender_id, typed=message.kind == "text",
+                                     memory=self.menus, tracker_store=compat.app_tracker_store(app))
+        if payload is not None:
+            logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
+            text = payload
         user_message = UserMessage(
             text=text,
-            output_channel=ChattigoOutput(self.client, self.settings, self.credentials),
+            output_channel=ChattigoOutput(self.client, self.settings, self.credentials, self.menus),
             sender_id=sender_id,
             input_channel=CHANNEL_NAME,
             message_id=message.message_id,

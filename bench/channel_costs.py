@@ -4,11 +4,9 @@ import asyncio
 import gc
 import json
 import logging
-import socket
 import time
 import tracemalloc
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict
+from typing import Any, Dict
 
 import httpx
 from sanic import Sanic
@@ -16,6 +14,7 @@ from sanic import Sanic
 from bench import bench_inbound, bench_outbound
 from bench.stats import from_bench_module, ratio, summary
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
+from rasa_chattigo.compat import serve_sanic
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
@@ -87,30 +86,6 @@ async def sends_per_second(reps: int, replies: int = CONCURRENT_REPLIES) -> Dict
             "sends_through_channel": reps * replies + 10, "logins": logins}
 
 
-@asynccontextmanager
-async def _serve(app: Sanic) -> AsyncIterator[str]:
-    """Serves a Sanic app on a free 127.0.0.1 port; yields its base URL; always stops."""
-    # Sanic 21.12 rewrites its own methods at the first start; test mode keeps the originals,
-    # so a second app can start in this process (as tests/conftest.py does).
-    Sanic.test_mode = True
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    if server is None:
-        raise RuntimeError("Sanic did not create a server")
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
-        sock.close()
-
-
 def _channel_bytes(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot) -> int:
     """Bytes still allocated since `base` from a call path through rasa_chattigo."""
     ours = [tracemalloc.Filter(True, "*rasa_chattigo*", all_frames=True)]
@@ -136,7 +111,7 @@ async def _memory_once(conversations: int, rep: int) -> Dict[str, float]:
         "text", did=DID, msisdn=f"54930{rep}{n:06d}", name="Bench",
         message_id=f"wamid.MEM{rep}{n:07d}", text="quiero ver los planes")).encode()
         for n in range(conversations + 1)]
-    async with _serve(app) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serve_sanic(app) as url, httpx.AsyncClient(base_url=url) as http:
         async def post(body: bytes) -> None:
             answer = await http.post("/webhooks/chattigo/webhook", content=body)
             answer.raise_for_status()

@@ -48,7 +48,8 @@ async def check_agreement(stack: LocalStack, per_user: int, expected: Sequence[i
             f"({result.errors} missing, {result.unexpected_replies} extra)")
 
 
-def _run_figures(result: load.RunResult, cpu: Dict[str, float]) -> Dict[str, Any]:
+def run_figures(result: load.RunResult, cpu: Dict[str, float]) -> Dict[str, Any]:
+    """One run's figures; `cpu` (name -> CPU seconds) becomes `cpu_<name>` in ms per message."""
     figures: Dict[str, Any] = {
         "throughput": result.throughput,
         "p50": percentile(result.latencies_ms, 50),
@@ -81,10 +82,10 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
     for rep in range(reps):
         cpu.mark()
         rest = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}")
-        runs["rest"].append(_run_figures(rest, cpu.mark()))
+        runs["rest"].append(run_figures(rest, cpu.mark()))
         chattigo = await load.run_chattigo(stack.webhook_url, stack.sandbox_url, DID, users,
                                            per_user, expected, tag=rep)
-        runs["chattigo"].append(_run_figures(chattigo, cpu.mark()))
+        runs["chattigo"].append(run_figures(chattigo, cpu.mark()))
         logger.info("rep %d: REST %.1f msg/s, Chattigo %.1f msg/s", rep + 1,
                     rest.throughput, chattigo.throughput)
     return runs
@@ -128,7 +129,8 @@ def run(*, users: int, per_user: int, reps: int, warm_per_user: int, logs: Path,
     try:
         stack.start()
         up = time.perf_counter() - started
-        cpu = ProcessCPU({"rasa": stack.rasa_urls[0], "sandbox": stack.sandbox_url})
+        pids = stack.pids
+        cpu = ProcessCPU({"rasa": pids["rasa-0"], "sandbox": pids["sandbox"]})
         runs = asyncio.run(alternate(stack, cpu, users=users, per_user=per_user, reps=reps,
                                      warm_per_user=warm_per_user))
     finally:

@@ -3,30 +3,13 @@
 import os
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def pid_serving(url: str) -> Optional[int]:
-    """The pid of our child process started with `url`'s port among its arguments, if any."""
-    port = url.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if port.encode() in args and any(b"rasa" in arg for arg in args):
-            return int(entry.name)
-    return None
-
-
-def cpu_seconds(pid: Optional[int]) -> float:
-    """User plus system CPU seconds used so far by `pid` (0 when unknown or gone)."""
-    if pid is None:
-        return 0.0
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds used so far by `pid` (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -38,11 +21,11 @@ class ProcessCPU:
     """CPU seconds spent by named processes (and by this one, `generator`) between marks.
 
     Args:
-        urls: name -> base URL of a child process listening on that port.
+        pids: name -> pid of a child process, e.g. from `LocalStack.pids`.
     """
 
-    def __init__(self, urls: Dict[str, str]) -> None:
-        self._pids = {name: pid_serving(url) for name, url in urls.items()}
+    def __init__(self, pids: Dict[str, int]) -> None:
+        self._pids = dict(pids)
         self._last = self._read()
 
     def _read(self) -> Dict[str, float]:

@@ -1,8 +1,11 @@
-"""Summaries of repeated measurements: median, spread, percentiles and ratios."""
+"""Repeated measurements: per-call timings, and their median, spread, percentiles and ratios."""
 
 import math
 import statistics
-from typing import Any, Dict, Optional, Sequence
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+REPEATS = 7
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -47,8 +50,45 @@ def ratio(value: Dict[str, Any], baseline: Dict[str, Any]) -> Optional[float]:
     return round(value["median"] / baseline["median"], 3)
 
 
+def time_per_call(call: Callable[[], Any], number: int, repeats: int = REPEATS
+                  ) -> Dict[str, float]:
+    """Median and spread of `repeats` timings of `number` calls, in µs per call.
+
+    Raises:
+        ValueError: `number` below 1 or `repeats` below 2 (a spread needs two timings).
+    """
+    if number < 1:
+        raise ValueError(f"number: must be at least 1, got {number}")
+    if repeats < 2:
+        raise ValueError(f"repeats: must be at least 2, got {repeats}")
+    timings: List[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(number):
+            call()
+        timings.append((time.perf_counter_ns() - start) / number / 1000)
+    return {
+        "median_us": round(statistics.median(timings), 1),
+        "min_us": round(min(timings), 1),
+        "max_us": round(max(timings), 1),
+        "stdev_us": round(statistics.stdev(timings), 1),
+        "calls_per_repeat": number,
+    }
+
+
+def per_call_lines(label: str, results: Dict[str, Dict[str, float]],
+                   repeats: int = REPEATS) -> List[str]:
+    """One line per case of `time_per_call` results, as the bench modules print them."""
+    return [
+        f"{label} {case}: median {result['median_us']} µs "
+        f"(min {result['min_us']}, max {result['max_us']}, stdev {result['stdev_us']}, "
+        f"{repeats} repeats of {result['calls_per_repeat']} calls)"
+        for case, result in results.items()
+    ]
+
+
 def from_bench_module(result: Dict[str, Any]) -> Dict[str, Any]:
-    """Converts one case of `bench_inbound.run()` / `bench_outbound.run()` (µs per call)."""
+    """Converts one `time_per_call` result (a case of `bench_inbound.run()`, ...) to a figure."""
     return {
         "unit": "µs",
         "reps": None,

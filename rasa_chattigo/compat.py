@@ -83,6 +83,8 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]
     For tests and benchmarks: the real server, with its start and stop listeners, always
     stopped. (Sanic 21.12 ignores `port=0`, so the socket is bound here.)
     """
+    # Sanic 21.12 refuses to start a second app in one process outside test mode.
+    Sanic.test_mode = True
     sock = socket.socket()
     sock.bind((host, 0))
     port = sock.getsockname()[1]

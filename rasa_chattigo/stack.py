@@ -116,6 +116,7 @@ class LocalStack:
 
         Call it before `start`, and name the URL as `action_endpoint` in the endpoints file.
         """
+        self.logs.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self._env["SANIC_HOST"] = "127.0.0.1"  # rasa_sdk binds every interface otherwise
         child = self._spawn(

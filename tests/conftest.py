@@ -10,16 +10,12 @@ from typing import Any, AsyncIterator, Dict, List
 
 import httpx
 import pytest
-from sanic import Sanic
 
 from rasa_chattigo.compat import serve_sanic  # noqa: F401 - re-exported for the tests
 from rasa_chattigo.sandbox import Sandbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Sanic 21.12 refuses a second app in one process unless test mode is on before the first.
-Sanic.test_mode = True
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

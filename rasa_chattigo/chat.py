@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import shlex
+import threading
 from typing import Any, Dict, List, Optional, TextIO
 
 import httpx
@@ -83,6 +84,7 @@ class ChatSession:
         """Chats until end of input; returns 0, or 1 if a message got no reply."""
         interactive = stdin.isatty()
         failures = 0
+        lines = _line_reader(stdin)
         async with httpx.AsyncClient(timeout=httpx.Timeout(40.0)) as http:
             self._seq = await self._latest_seq(http)
             if interactive:
@@ -90,7 +92,7 @@ class ChatSession:
             while True:
                 if interactive:
                     print("Tú: ", end="", file=stdout, flush=True)
-                line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
+                line = await lines.get()
                 if not line:
                     return 1 if failures else 0
                 try:
@@ -152,3 +154,23 @@ class ChatSession:
         answer = await http.get(f"{self._url}/sandbox/conversations/{self._did}/{self._phone}")
         answer.raise_for_status()
         return max((m["seq"] for m in answer.json()["messages"]), default=0)
+
+
+def _line_reader(stdin: TextIO) -> "asyncio.Queue[str]":
+    """Lines of `stdin` ("" at its end), read by a daemon thread.
+
+    Not the loop's default executor: at Ctrl-C, asyncio.run waits for that executor's
+    threads, and one blocked in readline would hang the exit until Enter was pressed.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            line = stdin.readline()
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=read, name="chat-stdin", daemon=True).start()
+    return queue

@@ -5,7 +5,7 @@ import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoStartupError
-from rasa_chattigo.crypto import generate_key
+from rasa_chattigo.crypto import Keyring, encrypt_value, generate_key
 from rasa_chattigo.sandbox import Sandbox
 
 from conftest import DID, PASSWORD, USERNAME, Collector, serve_sanic
@@ -70,3 +70,26 @@ def test_admin_token_without_a_store_stops_start_up():
     with pytest.raises(ChattigoStartupError, match="setting 'admin_token'"):
         ChattigoInput.from_credentials({"did": DID, "username": USERNAME, "password": PASSWORD,
                                         "admin_token": ADMIN_TOKEN})
+
+
+async def test_an_encrypted_password_round_trips_through_start_up(monkeypatch, sandbox):
+    key = generate_key()
+    monkeypatch.setenv("CHATTIGO_SECRET_KEY", key)
+    password = encrypt_value(PASSWORD, Keyring([key]))
+    channel = ChattigoInput.from_credentials({"base_url": sandbox.url, "did": DID,
+                                              "username": USERNAME, "password": password})
+    await channel.get_output_channel().send_response("5492644472542", {"text": "hola"})
+    await channel.client.aclose()
+    assert (sandbox.state.stats.logins, sandbox.state.stats.accepted) == (1, 1)
+
+
+@pytest.mark.parametrize("keys", ["", "other"])
+def test_a_missing_or_wrong_key_stops_start_up_naming_the_setting(monkeypatch, keys):
+    password = encrypt_value(PASSWORD, Keyring([generate_key()]))
+    monkeypatch.setenv("CHATTIGO_SECRET_KEY", generate_key() if keys == "other" else "")
+    with pytest.raises(ChattigoStartupError) as caught:
+        ChattigoInput.from_credentials({"did": DID, "username": USERNAME, "password": password})
+    message = str(caught.value)
+    assert "setting 'password'" in message
+    assert "CHATTIGO_SECRET_KEY" in message
+    assert password[4:] not in message and PASSWORD not in message

@@ -5,9 +5,11 @@ same thing a user runs.
 """
 
 import asyncio
+import ctypes
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from rasa_chattigo.settings import parse_settings
 logger = logging.getLogger(__name__)
 
 SANDBOX_USERNAME = "demo@sandbox"
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -180,8 +183,19 @@ class LocalStack:
         with open(log, "ab") as handle:
             return subprocess.Popen(  # noqa: S603 - our own commands, no shell
                 argv, env=self._env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
             )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies.
+
+    Children run in their own session, so a Ctrl-C reaches only the parent, which stops them
+    in order; this covers the parent dying first (a closed terminal, SIGKILL).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_up(url: str, child: subprocess.Popen, timeout: float, what: str) -> None:

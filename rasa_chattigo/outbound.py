@@ -95,23 +95,28 @@ def new_message_id() -> str:
     return f"{time.time_ns() // 1_000_000}-{token}-{number:06x}"
 
 
-def _text_request(content: str, ctx: SendContext) -> OutboundRequest:
+def _chattigo_request(
+    ctx: SendContext, content: str, attachment: Optional[Dict[str, str]] = None
+) -> OutboundRequest:
+    """One message in Chattigo's own send format: a text, or media when `attachment` is given."""
     message_id = new_message_id()
-    body = {
+    body: Dict[str, Any] = {
         "id": message_id,
         "did": ctx.did,
         "msisdn": ctx.msisdn,
-        "type": "text",
+        "type": "text" if attachment is None else "media",
         "channel": ctx.channel,
         "content": content,
         "name": ctx.bot_name,
-        "isAttachment": False,
+        "isAttachment": attachment is not None,
     }
+    if attachment is not None:
+        body["attachment"] = attachment
     return OutboundRequest(CHATTIGO_SEND_PATH, body, ctx.msisdn, message_id)
 
 
 def _texts(text: str, ctx: SendContext) -> List[OutboundRequest]:
-    return [_text_request(part, ctx) for part in split_text(text, TEXT_LIMIT)]
+    return [_chattigo_request(ctx, part) for part in split_text(text, TEXT_LIMIT)]
 
 
 def _media(media: Media, ctx: SendContext) -> List[OutboundRequest]:
@@ -121,19 +126,7 @@ def _media(media: Media, ctx: SendContext) -> List[OutboundRequest]:
     attachment = {"mediaUrl": media.url, "mimeType": media.mime_type}
     if media.file_name:
         attachment["fileName"] = media.file_name
-    message_id = new_message_id()
-    body = {
-        "id": message_id,
-        "did": ctx.did,
-        "msisdn": ctx.msisdn,
-        "type": "media",
-        "channel": ctx.channel,
-        "content": caption if fits else "",
-        "name": ctx.bot_name,
-        "isAttachment": True,
-        "attachment": attachment,
-    }
-    requests = [OutboundRequest(CHATTIGO_SEND_PATH, body, ctx.msisdn, message_id)]
+    requests = [_chattigo_request(ctx, caption if fits else "", attachment)]
     return requests if fits else requests + _texts(caption, ctx)
 
 
@@ -150,7 +143,7 @@ def _with_buttons(
             leading, message = native
             cloud = OutboundRequest(_cloud_path(ctx, settings), message, ctx.msisdn,
                                     new_message_id())
-            return [_text_request(part, ctx) for part in leading] + [cloud]
+            return [_chattigo_request(ctx, part) for part in leading] + [cloud]
         logger.debug("No native form for %d buttons; sending a numbered menu", len(buttons))
     return _texts(compose_menu(text, buttons), ctx)
 

@@ -1,5 +1,6 @@
 """Rasa glue: the `chattigo` input channel (webhook) and output channel (Chattigo send API)."""
 
+import asyncio
 import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional
@@ -199,7 +200,7 @@ class ChattigoInput(InputChannel):
         async def health(request: compat.Request) -> compat.HTTPResponse:
             return compat.json_response({"status": "ok"})
 
-        @bp.post("/webhook")
+        @bp.post("/webhook", stream=True)  # read here, so an oversized body is never buffered
         async def webhook(request: compat.Request) -> compat.HTTPResponse:
             return await self._receive(request, on_new_message)
 
@@ -212,6 +213,9 @@ class ChattigoInput(InputChannel):
             await self.client.aclose()
             if self._dedup is not None:
                 await self._dedup.aclose()
+            store = getattr(self.credentials, "store", None)
+            if store is not None:
+                store.close()
 
         _add_admin_routes(bp, self)
         return bp
@@ -219,11 +223,13 @@ class ChattigoInput(InputChannel):
     async def _receive(self, request: compat.Request, on_new_message: OnNewMessage) -> Any:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
         try:
+            self.guard.check_content_length(request.headers.get("content-length"))
+            body = await compat.read_body(request, self.settings.max_body_bytes)
             self.guard.check(
                 headers=request.headers, query=compat.request_query(request),
-                peer_ip=compat.request_peer_ip(request), body=request.body,
+                peer_ip=compat.request_peer_ip(request), body=body,
             )
-            parsed = parse_webhook(_decode(request.body), self.settings)
+            parsed = parse_webhook(_decode(body), self.settings)
             summary = await self._dispatch(parsed, on_new_message, request.app)
         except WebhookRejected as exc:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
@@ -237,7 +243,8 @@ class ChattigoInput(InputChannel):
             return _error(403, str(exc))
         except (DispatcherClosed, DedupUnavailable) as exc:
             return _error(503, str(exc))
-        except ProcessingFailed as exc:
+        except ChattigoError as exc:  # credentials store down, a row no key opens, ...
+            logger.error("Webhook not processed: %s", exc)
             return _error(503, str(exc))
         return compat.json_response(summary)
 
@@ -256,14 +263,20 @@ class ChattigoInput(InputChannel):
                 unknown.append((did, message.message_id))
                 continue
             key = f"{did}:{message.message_id}"
+            if not self.dispatcher.accepting:
+                raise DispatcherClosed("shutting down, not accepting new messages")
             if not await self.dedup.claim(key):
                 duplicates += 1
                 logger.debug("Message %s already handled, ignoring redelivery", key)
                 continue
             sender_id = self._sender_id(did, message.sender_id)
-            accepted.append(self.dispatcher.submit(
-                sender_id, _Job(self, message, sender_id, key, on_new_message, app)
-            ))
+            try:
+                accepted.append(self.dispatcher.submit(
+                    sender_id, _Job(self, message, sender_id, key, on_new_message, app)
+                ))
+            except DispatcherClosed:
+                await self._settle(self.dedup.release, key)  # so a redelivery is processed
+                raise
         if unknown and not accepted and not duplicates:
             raise UnknownBusinessNumber(unknown[0][0])
         problems += [{"field": "business_number", "message_id": message_id,
@@ -273,6 +286,11 @@ class ChattigoInput(InputChannel):
             for done in accepted:
                 try:
                     await done
+                except asyncio.CancelledError:
+                    if not done.cancelled():
+                        raise  # this request itself was cancelled
+                    raise ProcessingFailed("shut down before the message was processed; "
+                                           "redeliver") from None
                 except Exception:
                     raise ProcessingFailed("the bot failed on a message; redeliver") from None
         return {
@@ -296,25 +314,30 @@ class ChattigoInput(InputChannel):
         on_new_message: OnNewMessage, app: Any,
     ) -> None:
         """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
-        text = message.text
-        payload = await menu_payload(text, sender_id, typed=message.kind == "text",
-                                     memory=self.menus, tracker_store=compat.app_tracker_store(app))
-        if payload is not None:
-            logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
-            text = payload
-        user_message = UserMessage(
-            text=text,
-            output_channel=ChattigoOutput(self.client, self.settings, self.credentials, self.menus),
-            sender_id=sender_id,
-            input_channel=CHANNEL_NAME,
-            message_id=message.message_id,
-            metadata=message.metadata,
-        )
         try:
-            await on_new_message(user_message)
-        except Exception:
-            logger.exception("The bot failed on message %s from %s", message.message_id,
-                             sender_id)
+            text = message.text
+            payload = await menu_payload(
+                text, sender_id, typed=message.kind == "text", memory=self.menus,
+                tracker_store=compat.app_tracker_store(app))
+            if payload is not None:
+                logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
+                text = payload
+            await on_new_message(UserMessage(
+                text=text,
+                output_channel=ChattigoOutput(self.client, self.settings, self.credentials,
+                                              self.menus),
+                sender_id=sender_id,
+                input_channel=CHANNEL_NAME,
+                message_id=message.message_id,
+                metadata=message.metadata,
+            ))
+        except BaseException as exc:  # cancelled at shutdown too: Chattigo must redeliver it
+            if isinstance(exc, Exception):
+                logger.exception("The bot failed on message %s from %s", message.message_id,
+                                 sender_id)
+            else:
+                logger.error("Message %s from %s was not processed before shutdown",
+                             message.message_id, sender_id)
             await self._settle(self.dedup.release, key)
             raise
         await self._settle(self.dedup.complete, key)

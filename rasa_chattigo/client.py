@@ -132,7 +132,8 @@ class ChattigoClient:
 
     def _fresh_token(self, did: str) -> Optional[str]:
         token = self._tokens.get(did)
-        if token and self._clock() - token.obtained < self._settings.token_refresh_seconds:
+        lifetime = min(self._settings.token_refresh_seconds, self._settings.token_ttl_seconds)
+        if token and self._clock() - token.obtained < lifetime:
             return token.value
         return None
 
@@ -178,13 +179,14 @@ class ChattigoClient:
         # A 401 means the token was revoked or expired early: log in again and retry. Tokens
         # can be revoked again while a retry waits out a 429, so this repeats, bounded.
         token = await self.login(did)
-        for attempt in range(1, self._settings.max_attempts + 1):
+        renewals = max(2, self._settings.max_attempts)  # a 401 always earns one fresh login
+        for attempt in range(1, renewals + 1):
             try:
                 await self._request(method, path, json=json, token=token, what=what)
                 return
             except AuthenticationError:
                 self._drop_token(did, token)
-                if attempt == self._settings.max_attempts:
+                if attempt == renewals:
                     raise
                 token = await self.login(did)
 

@@ -103,6 +103,19 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]
         sock.close()
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body of a `stream=True` route, read up to `limit + 1` bytes: enough to tell it is
+    too large without buffering all of it."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await request.stream.read()  # type: ignore[union-attr]
+        if chunk is None:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def new_blueprint(name: str) -> Blueprint:
     """A Sanic blueprint."""
     return Blueprint(name)

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Protocol
 
 from rasa_chattigo.errors import ChattigoError, ConfigError
+from rasa_chattigo.settings import safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -276,16 +277,6 @@ def create_dedup_store(
         )
     except ValueError as exc:
         raise ConfigError("dedup_store", f"bad Redis URL {safe_url(text)}: {exc}") from None
-
-
-def safe_url(url: str) -> str:
-    """`url` without its user and password, for logs and errors."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    host = authority.rpartition("@")[2]
-    return f"{scheme}://{host}{slash}{path.partition('?')[0]}"
 
 
 def _check_ttls(ttl_seconds: float, inflight_ttl_seconds: float) -> None:

@@ -147,7 +147,19 @@ class ChattigoSettings(BaseModel):
 
     def __repr_args__(self) -> Any:
         hidden = {"password", "webhook_token", "app_secret", "admin_token"}
-        return [(k, "***" if k in hidden and v else v) for k, v in super().__repr_args__()]
+        urls = {"base_url", "credentials_store", "dedup_store"}
+        return [(k, "***" if k in hidden and v else safe_url(v) if k in urls and v else v)
+                for k, v in super().__repr_args__()]
+
+
+def safe_url(url: str) -> str:
+    """`url` without its user and password, for logs and errors."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}://{host}{slash}{path.partition('?')[0]}"
 
 
 def _env_flag(name: str) -> Optional[bool]:

@@ -173,3 +173,35 @@ async def test_dry_run_logs_test_mode_instead_of_sending(caplog, sandbox):
     assert sandbox.state.stats.logins == 0
     assert any(r.getMessage().startswith("[TEST MODE]") and "prueba" in r.getMessage()
                for r in caplog.records)
+
+
+async def test_an_oversized_body_without_content_length_gets_413(collector):
+    channel = ChattigoInput.from_credentials(channel_settings(max_body_bytes=1024))
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            async def chunks():
+                for _ in range(64):
+                    yield b" " * 1024
+            answer = await http.post("/webhooks/chattigo/webhook", content=chunks())
+    assert answer.status_code == 413
+    assert "max_body_bytes" in answer.json()["reason"]
+
+
+async def test_a_failing_credentials_store_answers_503_not_500(tmp_path, collector, monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from rasa_chattigo.crypto import generate_key
+
+    monkeypatch.setenv("CHATTIGO_SECRET_KEY", generate_key())
+    store = f"sqlite:///{tmp_path}/c.db"
+    channel = ChattigoInput.from_credentials({"credentials_store": store})
+    engine = create_engine(store)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE chattigo_credentials"))
+    engine.dispose()
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            answer = await post(http, load_fixture("inbound", "guide_text"))
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "error"
+    assert collector.messages == []

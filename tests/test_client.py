@@ -178,3 +178,23 @@ async def test_register_webhook_retries_once_without_the_bearer_prefix():
     await client.register_webhook(DID, "https://bot.example/webhooks/chattigo/webhook")
     await http.aclose()
     assert seen == ["Bearer jwt-abc", "jwt-abc"]
+
+
+async def test_a_revoked_token_earns_a_fresh_login_even_with_a_single_attempt(sandbox):
+    client = make_client(sandbox, max_attempts=1)
+    await client.send(DID, text(client, "antes"))
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sandbox.url}/sandbox/tokens/expire")
+    await client.send(DID, text(client, "despues"))
+    await client.aclose()
+    assert (sandbox.state.stats.logins, sandbox.state.stats.accepted) == (2, 2)
+
+
+async def test_a_token_ttl_shorter_than_the_refresh_time_wins(sandbox):
+    clock = Clock()
+    client = make_client(sandbox, clock=clock, token_ttl_seconds=3600)
+    await client.send(DID, text(client, "uno"))
+    clock.now += 3601
+    await client.send(DID, text(client, "dos"))
+    await client.aclose()
+    assert sandbox.state.stats.logins == 2

@@ -14,9 +14,9 @@ from rasa_chattigo.dedup import (
     MemoryDedupStore,
     RedisDedupStore,
     create_dedup_store,
-    safe_url,
 )
 from rasa_chattigo.errors import ChattigoError, ConfigError
+from rasa_chattigo.settings import safe_url
 
 from conftest import Clock
 

@@ -57,3 +57,10 @@ def test_repr_hides_secrets():
     settings = parse_settings({**BASE, "password": "hunter2-secret", "webhook_token": "tok-123"})
     assert "hunter2-secret" not in repr(settings)
     assert "tok-123" not in repr(settings)
+
+
+def test_repr_hides_passwords_inside_store_urls():
+    settings = parse_settings({**BASE, "credentials_store": "postgresql://rasa:S3cret-pw@db/x",
+                               "dedup_store": "redis://:R3dis-pw@redis:6379/0"})
+    assert "S3cret-pw" not in repr(settings)
+    assert "R3dis-pw" not in repr(settings)

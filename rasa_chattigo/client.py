@@ -19,6 +19,7 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.outbound import OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
+from rasa_chattigo.transport import AiohttpTransport
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ChattigoClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._settings.timeout),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                transport=AiohttpTransport(max_connections=100),
                 headers={"User-Agent": "rasa-chattigo"},
             )
         return self._http

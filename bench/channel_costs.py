@@ -54,8 +54,8 @@ async def _raw_round(http: httpx.AsyncClient, url: str, token: str, replies: int
 async def sends_per_second(reps: int, replies: int = CONCURRENT_REPLIES) -> Dict[str, Any]:
     """Sends/s through `ChattigoOutput` to an in-process sandbox, `replies` at a time.
 
-    The baseline posts the same payloads with a bare pooled `httpx.AsyncClient` (same pool
-    limits as the channel's client), so the ratio is the channel's own overhead.
+    The baseline posts the same payloads with a bare pooled `httpx.AsyncClient` on httpx's own
+    transport: what a hand-written connector would use.
     """
     async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:
         channel = ChattigoInput.from_credentials(_channel_settings(sandbox.url))

@@ -8,6 +8,7 @@ import re
 from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional
 
 from rasa_chattigo.compat import sanic_api
+from rasa_chattigo.compat.sanic_api import Blueprint, HTTPResponse, Request
 from rasa_chattigo.credentials._records import check_fields
 from rasa_chattigo.credentials._store import CredentialStore
 from rasa_chattigo.errors import (
@@ -18,7 +19,6 @@ from rasa_chattigo.errors import (
     InvalidCredentialField,
     StoreError,
 )
-from rasa_chattigo.compat.sanic_api import Blueprint, HTTPResponse, Request
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from bench.stats import per_call_lines, time_per_call
-from rasa_chattigo.inbound import parse_webhook
+from rasa_chattigo.inbound._parse import parse_webhook
 from rasa_chattigo.settings import parse_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "inbound"

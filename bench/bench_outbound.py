@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Dict
 
 from bench.stats import per_call_lines, time_per_call
-from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "outbound"

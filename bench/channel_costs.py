@@ -14,7 +14,7 @@ from sanic import Sanic
 from bench import bench_inbound, bench_outbound
 from bench.stats import from_bench_module, ratio, summary
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
-from rasa_chattigo.compat import serve_sanic
+from rasa_chattigo.compat.sanic_api import serve_sanic
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 

@@ -12,7 +12,7 @@ import aiohttp
 from bench import load
 from bench.procs import ProcessCPU
 from bench.stats import percentile, ratio, summary
-from rasa_chattigo.stack import LocalStack
+from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
 

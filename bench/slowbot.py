@@ -12,7 +12,7 @@ from typing import Any, Dict
 import yaml
 
 from bench import e2e, load
-from rasa_chattigo.stack import LocalStack
+from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
 

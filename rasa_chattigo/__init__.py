@@ -1,7 +1,20 @@
 """WhatsApp through Chattigo for Rasa: the `chattigo` input and output channels.
 
-Name `rasa_chattigo.ChattigoInput` in credentials.yml. The Rasa classes load on first use,
-so `rasa-chattigo sandbox` and the CLI start without importing Rasa.
+Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
+
+- `channel`: the Rasa glue (`ChattigoInput`, the webhook; `ChattigoOutput`, the replies).
+- `settings`: every setting, parsed and checked once at start-up (`ChattigoSettings`).
+- `errors`: the whole error tree (`ChattigoError` and its children).
+- `guard`: the webhook's checks before parsing (size, address, token, signature).
+- `inbound`: webhook JSON to messages for the bot (pure).
+- `dispatch` and `dedup`: ordered background handling, and each message handled once.
+- `outbound`: bot responses to Chattigo send requests (pure).
+- `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
+- `credentials`: where each number's login comes from, encrypted; the admin API.
+- `compat`: every pydantic-, Sanic- and Rasa-version-specific call.
+- `cli`, `sandbox`, `devtools`: the `rasa-chattigo` command, the local Chattigo, the demo.
+
+The Rasa classes load on first use, so the sandbox and the CLI start without importing Rasa.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -12,11 +25,19 @@ from rasa_chattigo.errors import (
     ChattigoError,
     ConfigError,
     CredentialError,
+    CredentialNotFound,
+    DedupUnavailable,
+    DispatcherClosed,
+    DuplicateCredential,
+    InvalidCredentialField,
     InvalidPayload,
     InvalidResponse,
+    ProcessingFailed,
     RateLimited,
     ServerError,
+    StoreError,
     TransportError,
+    Unavailable,
     UnknownBusinessNumber,
     WebhookRejected,
 )
@@ -24,9 +45,10 @@ from rasa_chattigo.errors import (
 if TYPE_CHECKING:  # pragma: no cover
     from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
     from rasa_chattigo.client import ChattigoClient
+    from rasa_chattigo.errors import ChattigoStartupError
     from rasa_chattigo.settings import ChattigoSettings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AuthenticationError",
@@ -36,13 +58,22 @@ __all__ = [
     "ChattigoInput",
     "ChattigoOutput",
     "ChattigoSettings",
+    "ChattigoStartupError",
     "ConfigError",
     "CredentialError",
+    "CredentialNotFound",
+    "DedupUnavailable",
+    "DispatcherClosed",
+    "DuplicateCredential",
+    "InvalidCredentialField",
     "InvalidPayload",
     "InvalidResponse",
+    "ProcessingFailed",
     "RateLimited",
     "ServerError",
+    "StoreError",
     "TransportError",
+    "Unavailable",
     "UnknownBusinessNumber",
     "WebhookRejected",
     "__version__",
@@ -53,6 +84,7 @@ _LAZY = {
     "ChattigoOutput": "rasa_chattigo.channel",
     "ChattigoClient": "rasa_chattigo.client",
     "ChattigoSettings": "rasa_chattigo.settings",
+    "ChattigoStartupError": "rasa_chattigo.errors",
 }
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from rasa_chattigo.cli import main
+from rasa_chattigo.cli._main import main
 
 sys.exit(main())

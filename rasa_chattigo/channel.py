@@ -6,37 +6,32 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from rasa.shared.exceptions import RasaException
 
-from rasa_chattigo import compat
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
+from rasa_chattigo.compat import rasa_api, sanic_api
 from rasa_chattigo.conversation import MenuMemory, menu_payload
-from rasa_chattigo.credentials import default_did, provider_from_settings
-from rasa_chattigo.dedup import DedupStore, DedupUnavailable, create_dedup_store
-from rasa_chattigo.dispatch import Dispatcher, DispatcherClosed
+from rasa_chattigo.credentials._providers import default_did, provider_from_settings
+from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
+from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
+    ChattigoStartupError,
+    DedupUnavailable,
+    DispatcherClosed,
     InvalidPayload,
+    ProcessingFailed,
     UnknownBusinessNumber,
     WebhookRejected,
 )
-from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
-from rasa_chattigo.outbound import SendContext, build_requests
-from rasa_chattigo.security import RedactTokenFilter, WebhookGuard
+from rasa_chattigo.guard import RedactTokenFilter, WebhookGuard
+from rasa_chattigo.inbound._parse import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-
-
-class ChattigoStartupError(RasaException):
-    """The channel cannot start: a setting, a key or the credentials store is wrong."""
-
-
-class ProcessingFailed(ChattigoError):
-    """In `ack: inline` mode, the bot failed on a message; Chattigo should redeliver it."""
 
 
 class ChattigoOutput(OutputChannel):
@@ -156,7 +151,7 @@ class ChattigoInput(InputChannel):
         self.client = client or ChattigoClient(settings, credentials)
         self.guard = WebhookGuard(settings)
         self.dispatcher = Dispatcher()
-        self._dedup = dedup
+        self.dedup = dedup or dedup_store_from_settings(settings)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
 
@@ -167,41 +162,37 @@ class ChattigoInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "ChattigoInput":
-        """Builds the channel from its block of credentials.yml; bad settings stop start-up."""
+        """Builds the channel and everything it uses from its block of credentials.yml.
+
+        Every setting is checked here, and every store and client is built here, so a wrong
+        one stops `rasa run` with one line naming the key instead of failing on the first
+        webhook.
+
+        Raises:
+            ChattigoStartupError: naming the setting that is wrong.
+        """
         try:
             settings = parse_settings(credentials)
             return cls(settings, provider_from_settings(settings))
         except ChattigoError as exc:
             # Rasa prints a RasaException as one line and exits: no traceback at start-up.
-            raise ChattigoStartupError(str(exc)) from None
+            raise ChattigoStartupError(exc) from None
 
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
         return ChattigoOutput(self.client, self.settings, self.credentials, self.menus)
 
-    @property
-    def dedup(self) -> DedupStore:
-        """The processed-ids store, made on first use."""
-        if self._dedup is None:
-            self._dedup = create_dedup_store(
-                self.settings.dedup_store,
-                ttl_seconds=self.settings.dedup_ttl_seconds,
-                inflight_ttl_seconds=self.settings.dedup_inflight_ttl_seconds,
-                max_entries=self.settings.dedup_max_entries,
-            )
-        return self._dedup
-
-    def blueprint(self, on_new_message: OnNewMessage) -> compat.Blueprint:
+    def blueprint(self, on_new_message: OnNewMessage) -> sanic_api.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
-        bp = compat.new_blueprint(f"chattigo_webhook_{id(self)}")
+        bp = sanic_api.new_blueprint(f"chattigo_webhook_{id(self)}")
         redact_access_log()
 
         @bp.get("/")
-        async def health(request: compat.Request) -> compat.HTTPResponse:
-            return compat.json_response({"status": "ok"})
+        async def health(request: sanic_api.Request) -> sanic_api.HTTPResponse:
+            return sanic_api.json_response({"status": "ok"})
 
         @bp.post("/webhook", stream=True)  # read here, so an oversized body is never buffered
-        async def webhook(request: compat.Request) -> compat.HTTPResponse:
+        async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
             return await self._receive(request, on_new_message)
 
         @bp.listener("before_server_stop")
@@ -211,8 +202,7 @@ class ChattigoInput(InputChannel):
         @bp.listener("after_server_stop")
         async def close(app: Any, loop: Any) -> None:
             await self.client.aclose()
-            if self._dedup is not None:
-                await self._dedup.aclose()
+            await self.dedup.aclose()
             store = getattr(self.credentials, "store", None)
             if store is not None:
                 store.close()
@@ -220,14 +210,14 @@ class ChattigoInput(InputChannel):
         _add_admin_routes(bp, self)
         return bp
 
-    async def _receive(self, request: compat.Request, on_new_message: OnNewMessage) -> Any:
+    async def _receive(self, request: sanic_api.Request, on_new_message: OnNewMessage) -> Any:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
         try:
             self.guard.check_content_length(request.headers.get("content-length"))
-            body = await compat.read_body(request, self.settings.max_body_bytes)
+            body = await sanic_api.read_body(request, self.settings.max_body_bytes)
             self.guard.check(
-                headers=request.headers, query=compat.request_query(request),
-                peer_ip=compat.request_peer_ip(request), body=body,
+                headers=request.headers, query=sanic_api.request_query(request),
+                peer_ip=sanic_api.request_peer_ip(request), body=body,
             )
             parsed = parse_webhook(_decode(body), self.settings)
             summary = await self._dispatch(parsed, on_new_message, request.app)
@@ -246,7 +236,7 @@ class ChattigoInput(InputChannel):
         except ChattigoError as exc:  # credentials store down, a row no key opens, ...
             logger.error("Webhook not processed: %s", exc)
             return _error(503, str(exc))
-        return compat.json_response(summary)
+        return sanic_api.json_response(summary)
 
     async def _dispatch(
         self, parsed: ParsedWebhook, on_new_message: OnNewMessage, app: Any
@@ -318,7 +308,7 @@ class ChattigoInput(InputChannel):
             text = message.text
             payload = await menu_payload(
                 text, sender_id, typed=message.kind == "text", memory=self.menus,
-                tracker_store=compat.app_tracker_store(app))
+                tracker_store=rasa_api.app_tracker_store(app))
             if payload is not None:
                 logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
                 text = payload
@@ -383,16 +373,16 @@ def _decode(body: bytes) -> Any:
         raise InvalidPayload("body", "JSON nested too deeply") from None
 
 
-def _error(status: int, reason: str, **extra: Any) -> compat.HTTPResponse:
-    return compat.json_response({"status": "error", "reason": reason, **extra}, status=status)
+def _error(status: int, reason: str, **extra: Any) -> sanic_api.HTTPResponse:
+    return sanic_api.json_response({"status": "error", "reason": reason, **extra}, status=status)
 
 
-def _add_admin_routes(bp: compat.Blueprint, channel: ChattigoInput) -> None:
+def _add_admin_routes(bp: sanic_api.Blueprint, channel: ChattigoInput) -> None:
     """Mounts the credentials admin API when an admin token is configured."""
     if not channel.settings.admin_token:
         return
-    from rasa_chattigo.admin_api import add_admin_routes
-    from rasa_chattigo.credentials import StoreCredentials
+    from rasa_chattigo.credentials._admin_api import add_admin_routes
+    from rasa_chattigo.credentials._providers import StoreCredentials
 
     if not isinstance(channel.credentials, StoreCredentials):
         return  # parse_settings refuses admin_token without a credentials_store

@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Protocol
 
 import httpx
 
+from rasa_chattigo._transport import AiohttpTransport
 from rasa_chattigo.errors import (
     AuthenticationError,
     ChattigoAPIError,
@@ -17,9 +18,8 @@ from rasa_chattigo.errors import (
     ServerError,
     TransportError,
 )
-from rasa_chattigo.outbound import OutboundRequest
+from rasa_chattigo.outbound._build import OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
-from rasa_chattigo.transport import AiohttpTransport
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.shared.core.events import BotUttered, UserUttered
 
-from rasa_chattigo.outbound import menu_buttons, resolve_menu_answer
+from rasa_chattigo.outbound._build import menu_buttons, resolve_menu_answer
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Protocol
 
-from rasa_chattigo.errors import ChattigoError, ConfigError
-from rasa_chattigo.settings import safe_url
+from rasa_chattigo.errors import ConfigError, DedupUnavailable
+from rasa_chattigo.settings import ChattigoSettings, safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +22,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-class DedupUnavailable(ChattigoError):
-    """The shared dedup store cannot be reached; answer 503 so Chattigo delivers again later."""
-
-    def __init__(self, store: str, reason: str) -> None:
-        self.store = store
-        self.reason = reason
-        super().__init__(f"dedup store {store} unavailable: {reason}")
 
 
 class DedupStore(Protocol):
@@ -289,3 +280,17 @@ def _check_ttls(ttl_seconds: float, inflight_ttl_seconds: float) -> None:
 def _check_key(key: str) -> None:
     if not isinstance(key, str) or not key:
         raise ValueError("dedup key must be a non-empty message id")
+
+
+def dedup_store_from_settings(settings: ChattigoSettings) -> DedupStore:
+    """The store the `dedup_*` settings describe.
+
+    Raises:
+        ConfigError: naming `dedup_store` when it names no usable store.
+    """
+    return create_dedup_store(
+        settings.dedup_store,
+        ttl_seconds=settings.dedup_ttl_seconds,
+        inflight_ttl_seconds=settings.dedup_inflight_ttl_seconds,
+        max_entries=settings.dedup_max_entries,
+    )

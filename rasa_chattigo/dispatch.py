@@ -5,15 +5,11 @@ import logging
 from collections import deque
 from typing import Awaitable, Callable, Deque, Dict, Set, Tuple
 
-from rasa_chattigo.errors import ChattigoError
+from rasa_chattigo.errors import DispatcherClosed
 
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
-
-
-class DispatcherClosed(ChattigoError):
-    """The server is shutting down and accepts no new work."""
 
 
 class Dispatcher:

@@ -1,6 +1,34 @@
-"""The typed error tree of rasa-chattigo; messages never carry secrets."""
+"""Every error rasa-chattigo raises on purpose, in one tree; messages never carry secrets.
 
-from typing import Optional
+    ChattigoError
+    ├── ConfigError                 a setting is missing or wrong (names the key)
+    │   └── ChattigoStartupError    ...raised by `ChattigoInput.from_credentials`; Rasa prints
+    │                               it as one line and stops (it is also a RasaException)
+    ├── CredentialError             stored or inline credentials cannot be read
+    ├── StoreError                  the credentials store cannot do what was asked
+    │   ├── CredentialNotFound      no row for a number (also an UnknownBusinessNumber)
+    │   ├── DuplicateCredential     a row for that number exists already
+    │   └── InvalidCredentialField  a value for a row is missing or wrong
+    ├── InvalidPayload              a webhook body we refuse (names the dotted field)
+    ├── InvalidResponse             a bot response that cannot become a WhatsApp message
+    ├── WebhookRejected             a webhook request refused before parsing (carries its status)
+    ├── UnknownBusinessNumber       a message for a number we hold no enabled credentials for
+    ├── Unavailable                 a dependency is down for now: answer 503, Chattigo redelivers
+    │   ├── DedupUnavailable        the shared dedup store cannot be reached
+    │   ├── DispatcherClosed        shutting down, accepting no new messages
+    │   └── ProcessingFailed        `ack: inline`: the bot failed on a message
+    ├── ChattigoAPIError            Chattigo answered, but not with success
+    │   ├── AuthenticationError     login or token refused
+    │   ├── RateLimited             429, with `retry_after`
+    │   └── ServerError             5xx
+    └── TransportError              no HTTP answer at all
+
+Library exceptions are mapped into this tree in one place each: httpx's in `client`, pydantic's
+in `compat.pydantic_api`, SQLAlchemy's in `credentials._store`, Redis's in `dedup`.
+"""
+
+import functools
+from typing import Any, Optional
 
 
 class ChattigoError(Exception):
@@ -14,6 +42,33 @@ class ConfigError(ChattigoError):
         self.key = key
         self.problem = problem
         super().__init__(f"rasa_chattigo.ChattigoInput: setting '{key}': {problem}")
+
+
+@functools.lru_cache(maxsize=None)
+def _startup_error_class() -> type:
+    # Rasa prints a RasaException at start-up as one line, without a traceback. Importing Rasa
+    # costs 0.2 s, so the class is made on first use: the sandbox and the CLI never pay it.
+    try:
+        from rasa.shared.exceptions import RasaException
+    except ImportError:  # pragma: no cover - the CLI installed without Rasa
+        RasaException = Exception
+
+    class ChattigoStartupError(ConfigError, RasaException):
+        """The channel cannot start: a setting, a key or the credentials store is wrong."""
+
+        def __init__(self, error: ChattigoError) -> None:
+            ChattigoError.__init__(self, str(error))
+            self.key = getattr(error, "key", "")
+            self.problem = getattr(error, "problem", str(error))
+
+    ChattigoStartupError.__module__ = __name__
+    return ChattigoStartupError
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ChattigoStartupError":
+        return _startup_error_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CredentialError(ChattigoError):
@@ -57,6 +112,57 @@ class UnknownBusinessNumber(ChattigoError):
     def __init__(self, did: str) -> None:
         self.did = did
         super().__init__(f"no enabled Chattigo credentials for business number {did}")
+
+
+class StoreError(ChattigoError):
+    """The credentials store cannot do what was asked (unreachable, bad URL, no table)."""
+
+
+class CredentialNotFound(StoreError, UnknownBusinessNumber):
+    """No row for this business number."""
+
+    def __init__(self, did: str) -> None:
+        UnknownBusinessNumber.__init__(self, did)
+        self.args = (f"no Chattigo credentials stored for business number {did}",)
+
+
+class DuplicateCredential(StoreError):
+    """A row for this business number exists already."""
+
+    def __init__(self, did: str) -> None:
+        self.did = did
+        super().__init__(f"credentials for business number {did} are stored already; "
+                         "update or remove them instead")
+
+
+class InvalidCredentialField(StoreError):
+    """A value given for a row is missing or wrong; `field` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class Unavailable(ChattigoError):
+    """Something the webhook needs is down for now: answer 503 so Chattigo delivers again."""
+
+
+class DedupUnavailable(Unavailable):
+    """The shared dedup store cannot be reached."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"dedup store {store} unavailable: {reason}")
+
+
+class DispatcherClosed(Unavailable):
+    """The server is shutting down and accepts no new work."""
+
+
+class ProcessingFailed(Unavailable):
+    """In `ack: inline` mode, the bot failed on a message; Chattigo should redeliver it."""
 
 
 class ChattigoAPIError(ChattigoError):

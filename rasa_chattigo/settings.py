@@ -3,7 +3,7 @@
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
-from rasa_chattigo.compat import BaseModel, Extra, ValidationError, validator
+from rasa_chattigo.compat.pydantic_api import BaseModel, Extra, ValidationError, validator
 from rasa_chattigo.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://channels.chattigo.com/bsp-cloud-chattigo-isv"

@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Dict, List
 import httpx
 import pytest
 
-from rasa_chattigo.compat import serve_sanic  # noqa: F401 - re-exported for the tests
+from rasa_chattigo.compat.sanic_api import serve_sanic  # noqa: F401 - re-exported for the tests
 from rasa_chattigo.sandbox import Sandbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -9,10 +9,10 @@ import pytest
 from sanic import Blueprint, Sanic
 from sanic.response import json as json_response
 
-from rasa_chattigo.admin_api import add_admin_routes
-from rasa_chattigo.crypto import Keyring
+from rasa_chattigo.credentials._admin_api import add_admin_routes
+from rasa_chattigo.credentials._crypto import Keyring
+from rasa_chattigo.credentials._store import CredentialStore
 from rasa_chattigo.errors import AuthenticationError
-from rasa_chattigo.store import CredentialStore
 
 from conftest import serve_sanic
 

@@ -4,8 +4,9 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from rasa_chattigo.channel import ChattigoInput, ChattigoStartupError
-from rasa_chattigo.crypto import Keyring, encrypt_value, generate_key
+from rasa_chattigo.channel import ChattigoInput
+from rasa_chattigo.credentials._crypto import Keyring, encrypt_value, generate_key
+from rasa_chattigo.errors import ChattigoStartupError
 from rasa_chattigo.sandbox import Sandbox
 
 from conftest import DID, PASSWORD, USERNAME, Collector, serve_sanic

@@ -9,11 +9,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select
 
-from rasa_chattigo import admin_cli
-from rasa_chattigo.crypto import Keyring, fingerprint
+from rasa_chattigo.cli import _credentials as admin_cli
+from rasa_chattigo.credentials._crypto import Keyring, fingerprint
+from rasa_chattigo.credentials._records import credentials_table
+from rasa_chattigo.credentials._store import CredentialStore
 from rasa_chattigo.sandbox import ThreadedSandbox
-from rasa_chattigo.store import CredentialStore
-from rasa_chattigo.store_model import credentials_table
 
 from conftest import free_port
 

@@ -190,7 +190,7 @@ async def test_an_oversized_body_without_content_length_gets_413(collector):
 async def test_a_failing_credentials_store_answers_503_not_500(tmp_path, collector, monkeypatch):
     from sqlalchemy import create_engine, text
 
-    from rasa_chattigo.crypto import generate_key
+    from rasa_chattigo.credentials._crypto import generate_key
 
     monkeypatch.setenv("CHATTIGO_SECRET_KEY", generate_key())
     store = f"sqlite:///{tmp_path}/c.db"

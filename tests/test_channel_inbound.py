@@ -15,8 +15,8 @@ import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
-from rasa_chattigo.crypto import Keyring, generate_key
-from rasa_chattigo.store import CredentialStore
+from rasa_chattigo.credentials._crypto import Keyring, generate_key
+from rasa_chattigo.credentials._store import CredentialStore
 
 from conftest import Collector, channel_settings, serve_sanic
 
@@ -207,7 +207,7 @@ def warnings_of(caplog) -> List[str]:
     """WARNINGs about the webhook's content (not the start-up advice on securing the route)."""
     return [r.getMessage() for r in caplog.records
             if r.levelno == logging.WARNING and r.name.startswith("rasa_chattigo")
-            and r.name != "rasa_chattigo.security"]
+            and r.name != "rasa_chattigo.guard"]
 
 
 async def test_a_failed_status_is_logged_at_warning_with_code_and_title(caplog):

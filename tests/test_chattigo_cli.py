@@ -2,10 +2,10 @@
 
 import pytest
 
-from rasa_chattigo.cli import build_parser
-from rasa_chattigo.crypto import Keyring, encrypt_value, generate_key
+from rasa_chattigo.cli._main import build_parser
+from rasa_chattigo.credentials._crypto import Keyring, encrypt_value, generate_key
+from rasa_chattigo.credentials._store import CredentialStore
 from rasa_chattigo.sandbox import ThreadedSandbox
-from rasa_chattigo.store import CredentialStore
 
 from conftest import DID, PASSWORD, USER, USERNAME
 

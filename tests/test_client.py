@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from rasa_chattigo.client import ChattigoClient, Login
-from rasa_chattigo.credentials import InlineCredentials
+from rasa_chattigo.credentials._providers import InlineCredentials
 from rasa_chattigo.errors import AuthenticationError, ChattigoAPIError, ServerError
-from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
 
 from conftest import DID, PASSWORD, USER, USERNAME, Clock

@@ -8,7 +8,7 @@ import pickle
 import pytest
 from cryptography.fernet import Fernet
 
-from rasa_chattigo.crypto import (
+from rasa_chattigo.credentials._crypto import (
     ENC_PREFIX,
     Keyring,
     Secret,
@@ -204,7 +204,7 @@ def test_key_file_readable_by_others_is_warned_about(tmp_path, caplog):
     path.write_text(KEY_A + "\n")
     os.chmod(path, 0o644)
 
-    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.crypto"):
+    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.credentials._crypto"):
         load_keyring(str(path), environ={})
 
     assert [r.getMessage() for r in caplog.records] == [

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from rasa_chattigo.dispatch import Dispatcher, DispatcherClosed
+from rasa_chattigo.dispatch import Dispatcher
+from rasa_chattigo.errors import DispatcherClosed
 
 
 async def test_jobs_of_one_conversation_run_in_submission_order():

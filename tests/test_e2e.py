@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from rasa_chattigo.stack import LocalStack
+from rasa_chattigo.devtools._stack import LocalStack
 
 from conftest import server_logs
 
@@ -158,7 +158,7 @@ SECOND_DID = "5491140001234"
 
 def test_two_numbers_served_by_one_rasa_run_reply_from_the_number_addressed():
     """A credentials store with two numbers, made with the CLI; one `rasa run` serves both."""
-    from rasa_chattigo.crypto import generate_key
+    from rasa_chattigo.credentials._crypto import generate_key
 
     model = ensure_model()
     logs = server_logs("two-numbers")

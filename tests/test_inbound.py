@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import pytest
 
-from rasa_chattigo.inbound import InboundMessage, parse_webhook
+from rasa_chattigo.inbound._parse import InboundMessage, parse_webhook
 
 from conftest import load_fixture, parsing_settings
 

@@ -3,7 +3,7 @@
 import logging
 from typing import Any, Dict
 
-from rasa_chattigo.inbound import StatusUpdate, parse_webhook
+from rasa_chattigo.inbound._parse import StatusUpdate, parse_webhook
 
 from conftest import load_fixture, parsing_settings
 

@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound import parse_webhook
+from rasa_chattigo.inbound._parse import parse_webhook
 from rasa_chattigo.settings import parse_settings
 
 from conftest import load_fixture, parsing_settings

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.nlu.training_data.message import Message
 
-from rasa_chattigo.inbound import parse_webhook
+from rasa_chattigo.inbound._parse import parse_webhook
 
 from conftest import load_fixture, parsing_settings
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rasa_chattigo import outbound
 from rasa_chattigo.errors import ChattigoError
-from rasa_chattigo.outbound import InvalidResponse, SendContext, build_requests
+from rasa_chattigo.outbound import _build as outbound
+from rasa_chattigo.outbound._build import InvalidResponse, SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
 
 from conftest import load_fixture
@@ -103,7 +103,7 @@ def test_buttons_without_text_send_only_the_menu():
 
 
 def test_button_without_payload_answers_with_its_title():
-    from rasa_chattigo.menus import menu_buttons
+    from rasa_chattigo.outbound._menus import menu_buttons
 
     assert menu_buttons({"buttons": [{"title": "Hola"}]}) == [{"title": "Hola", "payload": "Hola"}]
 

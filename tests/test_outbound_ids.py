@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from rasa_chattigo.outbound import new_message_id
+from rasa_chattigo.outbound._build import new_message_id
 
 ID_FORM = re.compile(r"(\d{13})-([0-9a-f]{12})-([0-9a-f]{6,})")
 
@@ -40,7 +40,7 @@ def test_ids_from_many_threads_are_unique():
 
 def _ids_from_new_process(count):
     code = (
-        "from rasa_chattigo.outbound import new_message_id\n"
+        "from rasa_chattigo.outbound._build import new_message_id\n"
         f"print('\\n'.join(new_message_id() for _ in range({count})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

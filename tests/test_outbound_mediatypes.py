@@ -2,7 +2,7 @@
 
 import pytest
 
-from rasa_chattigo.mediatypes import file_name_of, mime_type_of
+from rasa_chattigo.outbound._mediatypes import file_name_of, mime_type_of
 
 
 @pytest.mark.parametrize(

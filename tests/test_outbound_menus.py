@@ -2,8 +2,8 @@
 
 import pytest
 
-from rasa_chattigo.menus import menu_buttons, render_menu, resolve_menu_answer
-from rasa_chattigo.responses import InvalidResponse
+from rasa_chattigo.outbound._menus import menu_buttons, render_menu, resolve_menu_answer
+from rasa_chattigo.outbound._responses import InvalidResponse
 
 YES_NO = [{"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 WITH_LINK = [

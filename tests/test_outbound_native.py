@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from rasa_chattigo import outbound
-from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.outbound import _build as outbound
+from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
 
 CTX = SendContext(did="5492644710400", msisdn="5492644472542", bot_name="Aynux")

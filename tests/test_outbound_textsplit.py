@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasa_chattigo.textsplit import TEXT_LIMIT, is_boundary, split_text, truncate, utf16_len
+from rasa_chattigo.outbound._textsplit import (
+    TEXT_LIMIT,
+    is_boundary,
+    split_text,
+    truncate,
+    utf16_len,
+)
 
 from conftest import load_fixture
 

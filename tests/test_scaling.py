@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from rasa_chattigo.devtools._stack import LocalStack
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
-from rasa_chattigo.stack import LocalStack
 
 from conftest import requires_postgres, requires_redis, server_logs
 

@@ -8,7 +8,7 @@ import pytest
 from multidict import CIMultiDict
 
 from rasa_chattigo.errors import ConfigError, WebhookRejected
-from rasa_chattigo.security import RedactTokenFilter, WebhookGuard, redact_url
+from rasa_chattigo.guard import RedactTokenFilter, WebhookGuard, redact_url
 from rasa_chattigo.settings import ChattigoSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "security"
@@ -299,7 +299,7 @@ def test_repr_hides_secrets():
 
 
 def test_open_webhook_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.security"):
+    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.guard"):
         guard()
     assert "accepts any caller" in caplog.text
 
@@ -307,7 +307,7 @@ def test_open_webhook_warns(caplog):
 @pytest.mark.parametrize(("token", "warning"), [("Zq9xK2", "shorter than 16"),
                                                  ("with spaces and/slashes!!", "percent-encoded")])
 def test_weak_token_warns_without_showing_it(caplog, token, warning):
-    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.security"):
+    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.guard"):
         guard(webhook_token=token)
     assert warning in caplog.text and token not in caplog.text
 

@@ -5,6 +5,8 @@ import pytest
 from rasa_chattigo.errors import ConfigError
 from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
 
+from conftest import channel_settings
+
 BASE = {"did": "5492644710400", "username": "u@x", "password": "pw"}
 
 
@@ -64,3 +66,15 @@ def test_repr_hides_passwords_inside_store_urls():
                                "dedup_store": "redis://:R3dis-pw@redis:6379/0"})
     assert "S3cret-pw" not in repr(settings)
     assert "R3dis-pw" not in repr(settings)
+
+
+def test_a_misspelt_dedup_store_stops_start_up_naming_the_key() -> None:
+    from rasa_chattigo.channel import ChattigoInput
+    from rasa_chattigo.errors import ChattigoStartupError
+
+    with pytest.raises(ChattigoStartupError) as caught:
+        ChattigoInput.from_credentials(channel_settings(dedup_store="redsi://127.0.0.1:6379/0"))
+    assert str(caught.value) == (
+        "rasa_chattigo.ChattigoInput: setting 'dedup_store': must be 'memory' or a redis://, "
+        "rediss:// or unix:// URL")
+    assert caught.value.key == "dedup_store"

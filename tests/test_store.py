@@ -7,15 +7,16 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.exc import OperationalError
 
-from rasa_chattigo.crypto import Keyring
-from rasa_chattigo.errors import CredentialError, UnknownBusinessNumber
-from rasa_chattigo.store import CredentialStore
-from rasa_chattigo.store_model import (
+from rasa_chattigo.credentials._crypto import Keyring
+from rasa_chattigo.credentials._records import credentials_table
+from rasa_chattigo.credentials._store import CredentialStore
+from rasa_chattigo.errors import (
+    CredentialError,
     CredentialNotFound,
     DuplicateCredential,
     InvalidCredentialField,
     StoreError,
-    credentials_table,
+    UnknownBusinessNumber,
 )
 
 from conftest import port_open

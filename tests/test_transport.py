@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from rasa_chattigo.transport import AiohttpTransport
+from rasa_chattigo._transport import AiohttpTransport
 
 from conftest import PASSWORD, USERNAME, free_port, text_send
 

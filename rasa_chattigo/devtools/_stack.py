@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import httpx
 
 from rasa_chattigo.client import ChattigoClient, Login
-from rasa_chattigo.credentials import InlineCredentials
+from rasa_chattigo.credentials._providers import InlineCredentials
 from rasa_chattigo.settings import parse_settings
 
 logger = logging.getLogger(__name__)

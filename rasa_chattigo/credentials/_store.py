@@ -12,14 +12,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from rasa_chattigo.crypto import ENC_PREFIX, Keyring, Secret
-from rasa_chattigo.errors import UnknownBusinessNumber
-from rasa_chattigo.store_model import (
+from rasa_chattigo.credentials._crypto import ENC_PREFIX, Keyring, Secret
+from rasa_chattigo.credentials._records import (
     CredentialInfo,
-    CredentialNotFound,
-    DuplicateCredential,
     StoredCredentials,
-    StoreError,
     TTLCache,
     check_fields,
     credentials_table,
@@ -28,6 +24,12 @@ from rasa_chattigo.store_model import (
     metadata,
     safe_url,
     token_of,
+)
+from rasa_chattigo.errors import (
+    CredentialNotFound,
+    DuplicateCredential,
+    StoreError,
+    UnknownBusinessNumber,
 )
 
 logger = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound_kinds import map_kind
-from rasa_chattigo.inbound_models import (
+from rasa_chattigo.inbound._kinds import map_kind
+from rasa_chattigo.inbound._models import (
     Change,
     CloudEnvelope,
     CloudMessage,
@@ -16,7 +16,7 @@ from rasa_chattigo.inbound_models import (
     Value,
     WireError,
 )
-from rasa_chattigo.inbound_types import (
+from rasa_chattigo.inbound._types import (
     Batch,
     InboundMessage,
     StatusUpdate,

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Type
 
-from rasa_chattigo.compat import ModelT, parse_model
+from rasa_chattigo.compat.pydantic_api import ModelT, parse_model
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.settings import ChattigoSettings
 

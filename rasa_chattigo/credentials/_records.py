@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine, Row, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from rasa_chattigo.crypto import ENC_PREFIX, Secret
-from rasa_chattigo.errors import ChattigoError, UnknownBusinessNumber
+from rasa_chattigo.credentials._crypto import ENC_PREFIX, Secret
+from rasa_chattigo.errors import InvalidCredentialField, StoreError
 
 TABLE_NAME = "chattigo_credentials"
 MAX_LENGTH = {"did": 20, "name": 255, "username": 255, "bot_name": 255, "organization_id": 64}
@@ -34,36 +34,6 @@ credentials_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-
-
-class StoreError(ChattigoError):
-    """The credentials store cannot do what was asked (unreachable, bad URL, no table)."""
-
-
-class CredentialNotFound(StoreError, UnknownBusinessNumber):
-    """No row for this business number."""
-
-    def __init__(self, did: str) -> None:
-        UnknownBusinessNumber.__init__(self, did)
-        self.args = (f"no Chattigo credentials stored for business number {did}",)
-
-
-class DuplicateCredential(StoreError):
-    """A row for this business number exists already."""
-
-    def __init__(self, did: str) -> None:
-        self.did = did
-        super().__init__(f"credentials for business number {did} are stored already; "
-                         "update or remove them instead")
-
-
-class InvalidCredentialField(StoreError):
-    """A value given for a row is missing or wrong; `field` names it."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True)

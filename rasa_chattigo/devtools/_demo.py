@@ -6,8 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from rasa_chattigo.chat import ChatSession
-from rasa_chattigo.stack import LocalStack
+from rasa_chattigo.devtools._chat import ChatSession
+from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence
 
 from rasa_chattigo.errors import InvalidResponse
-from rasa_chattigo.mediatypes import file_name_of, mime_type_of
+from rasa_chattigo.outbound._mediatypes import file_name_of, mime_type_of
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Type
 
-from rasa_chattigo.compat import ModelT, dump_model
+from rasa_chattigo.compat.pydantic_api import ModelT, dump_model
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound_models import (
+from rasa_chattigo.inbound._models import (
     ButtonObject,
     FlowReplyObject,
     InteractiveObject,
@@ -23,7 +23,7 @@ from rasa_chattigo.inbound_models import (
     TextObject,
     UnsupportedObject,
 )
-from rasa_chattigo.inbound_types import validate
+from rasa_chattigo.inbound._types import validate
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command line, each group of verbs registered by the module that owns it."""
-    from rasa_chattigo import admin_cli, chattigo_cli, demo
+    from rasa_chattigo.cli import _chattigo as chattigo_cli
+    from rasa_chattigo.cli import _credentials as admin_cli
+    from rasa_chattigo.devtools import _demo as demo
     from rasa_chattigo.sandbox import cli as sandbox_cli
 
     parser = argparse.ArgumentParser(

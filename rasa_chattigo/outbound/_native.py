@@ -3,9 +3,9 @@
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from rasa_chattigo.menus import menu_lines
-from rasa_chattigo.responses import Button
-from rasa_chattigo.textsplit import TEXT_LIMIT, split_text, truncate, utf16_len
+from rasa_chattigo.outbound._menus import menu_lines
+from rasa_chattigo.outbound._responses import Button
+from rasa_chattigo.outbound._textsplit import TEXT_LIMIT, split_text, truncate, utf16_len
 
 logger = logging.getLogger(__name__)
 

@@ -7,16 +7,17 @@ import logging
 import re
 from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional
 
-from rasa_chattigo import compat
-from rasa_chattigo.compat import Blueprint, HTTPResponse, Request
-from rasa_chattigo.errors import ChattigoError, CredentialError
-from rasa_chattigo.store import CredentialStore
-from rasa_chattigo.store_model import (
+from rasa_chattigo.compat import sanic_api
+from rasa_chattigo.compat.sanic_api import Blueprint, HTTPResponse, Request
+from rasa_chattigo.credentials._records import check_fields
+from rasa_chattigo.credentials._store import CredentialStore
+from rasa_chattigo.errors import (
+    ChattigoError,
+    CredentialError,
     CredentialNotFound,
     DuplicateCredential,
     InvalidCredentialField,
     StoreError,
-    check_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _STATUS = (
 
 
 def _error(status: int, reason: str, **extra: Any) -> HTTPResponse:
-    return compat.json_response({"status": "error", "reason": reason, **extra}, status=status)
+    return sanic_api.json_response({"status": "error", "reason": reason, **extra}, status=status)
 
 
 def _unauthorized(reason: str) -> HTTPResponse:
@@ -82,7 +83,7 @@ def _guarded(admin_token: str, route: Route) -> Route:
         if token is None:
             return _unauthorized("missing bearer token (Authorization: Bearer <admin_token>)")
         if not hmac.compare_digest(token.encode("utf-8"), expected):
-            logger.warning("Admin API: wrong token from %s", compat.request_peer_ip(request))
+            logger.warning("Admin API: wrong token from %s", sanic_api.request_peer_ip(request))
             return _unauthorized("invalid admin token")
         try:
             return await route(request, **params)
@@ -125,42 +126,42 @@ def add_admin_routes(
 
     async def list_all(request: Request) -> HTTPResponse:
         rows = await store.alist()
-        return compat.json_response({"credentials": [row.to_dict() for row in rows]})
+        return sanic_api.json_response({"credentials": [row.to_dict() for row in rows]})
 
     async def create(request: Request) -> HTTPResponse:
         values = check_fields(_body(request), required=("did", "username", "password"))
         info = await store.aadd(values.pop("did"), **values)
-        return compat.json_response(info.to_dict(), status=201)
+        return sanic_api.json_response(info.to_dict(), status=201)
 
     async def show(request: Request, did: str) -> HTTPResponse:
         if not did:  # the router hands `/admin/credentials/` here, with an empty DID
             return await list_all(request)
         info = await store.ainfo(_checked_did(did))
-        return compat.json_response(info.to_dict())
+        return sanic_api.json_response(info.to_dict())
 
     async def change(request: Request, did: str) -> HTTPResponse:
         changes = _body(request)
         if changes.get("did", did) == did:
             changes.pop("did", None)  # repeating the DID of the path is harmless
         info = await store.aupdate(_checked_did(did), **changes)
-        return compat.json_response(info.to_dict())
+        return sanic_api.json_response(info.to_dict())
 
     async def remove(request: Request, did: str) -> HTTPResponse:
         await store.aremove(_checked_did(did))
-        return compat.json_response({"did": did, "removed": True})
+        return sanic_api.json_response({"did": did, "removed": True})
 
     async def test(request: Request, did: str) -> HTTPResponse:
         await store.ainfo(_checked_did(did))
         try:
             await login_check(did)
         except ChattigoError as exc:
-            return compat.json_response({"did": did, "ok": False, "reason": str(exc)})
+            return sanic_api.json_response({"did": did, "ok": False, "reason": str(exc)})
         except Exception as exc:
             # A test of a login must answer, whatever broke; the log names the error's type.
             logger.error("Admin API: login test of DID %s failed: %s", did, type(exc).__name__)
             reason = f"unexpected error ({type(exc).__name__})"
-            return compat.json_response({"did": did, "ok": False, "reason": reason})
-        return compat.json_response({"did": did, "ok": True})
+            return sanic_api.json_response({"did": did, "ok": False, "reason": reason})
+        return sanic_api.json_response({"did": did, "ok": True})
 
     routes = (
         (list_all, PREFIX, ["GET"], "list"),

@@ -5,10 +5,10 @@ import os
 from typing import Optional
 
 from rasa_chattigo.client import CredentialsProvider, Login
-from rasa_chattigo.crypto import load_keyring, resolve_secret
+from rasa_chattigo.credentials._crypto import load_keyring, resolve_secret
+from rasa_chattigo.credentials._store import STORE_ENV, CredentialStore
 from rasa_chattigo.errors import ConfigError, UnknownBusinessNumber
 from rasa_chattigo.settings import ChattigoSettings
-from rasa_chattigo.store import STORE_ENV, CredentialStore
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import math
 from typing import Any, Callable, Dict, Iterator, List, Optional, Type, TypeVar
 
-from rasa_chattigo.compat import BaseModel, Extra, Field, validator
+from rasa_chattigo.compat.pydantic_api import BaseModel, Extra, Field, validator
 
 #: Timestamps above this are taken as milliseconds (10**11 seconds is the year 5138).
 _MILLISECONDS_ABOVE = 10**11

@@ -5,7 +5,7 @@ import re
 import unicodedata
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from rasa_chattigo.responses import Button, parse_buttons, selectable_buttons
+from rasa_chattigo.outbound._responses import Button, parse_buttons, selectable_buttons
 
 logger = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ import sys
 from typing import Any, Callable, List, Optional, Sequence
 
 from rasa_chattigo.client import ChattigoClient, Login
-from rasa_chattigo.credentials import InlineCredentials
-from rasa_chattigo.crypto import KEY_ENV, encrypt_value, generate_key, load_keyring
-from rasa_chattigo.errors import ChattigoError
+from rasa_chattigo.credentials._crypto import KEY_ENV, encrypt_value, generate_key, load_keyring
+from rasa_chattigo.credentials._providers import InlineCredentials
+from rasa_chattigo.credentials._records import CredentialInfo
+from rasa_chattigo.credentials._store import DEFAULT_STORE_URL, STORE_ENV, CredentialStore
+from rasa_chattigo.errors import ChattigoError, CredentialNotFound
 from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
-from rasa_chattigo.store import DEFAULT_STORE_URL, STORE_ENV, CredentialStore
-from rasa_chattigo.store_model import CredentialInfo, CredentialNotFound
 
 logger = logging.getLogger(__name__)
 

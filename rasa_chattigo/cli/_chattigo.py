@@ -7,9 +7,9 @@ import sys
 from typing import Any, Optional
 
 from rasa_chattigo.client import ChattigoClient
-from rasa_chattigo.credentials import provider_for_cli
+from rasa_chattigo.credentials._providers import provider_for_cli
 from rasa_chattigo.errors import ChattigoError
-from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import DEFAULT_BASE_URL, parse_settings
 
 

@@ -10,10 +10,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from rasa_chattigo.interactive import native_message
-from rasa_chattigo.mediatypes import DEFAULT_FILE_TYPE, DEFAULT_IMAGE_TYPE
-from rasa_chattigo.menus import compose_menu, menu_buttons, render_menu, resolve_menu_answer
-from rasa_chattigo.responses import (
+from rasa_chattigo.outbound._mediatypes import DEFAULT_FILE_TYPE, DEFAULT_IMAGE_TYPE
+from rasa_chattigo.outbound._menus import (
+    compose_menu,
+    menu_buttons,
+    render_menu,
+    resolve_menu_answer,
+)
+from rasa_chattigo.outbound._native import native_message
+from rasa_chattigo.outbound._responses import (
     Button,
     InvalidResponse,
     Media,
@@ -21,8 +26,8 @@ from rasa_chattigo.responses import (
     parse_media,
     text_of,
 )
+from rasa_chattigo.outbound._textsplit import TEXT_LIMIT, split_text, utf16_len
 from rasa_chattigo.settings import ChattigoSettings
-from rasa_chattigo.textsplit import TEXT_LIMIT, split_text, utf16_len
 
 __all__ = [
     "CHATTIGO_SEND_PATH",

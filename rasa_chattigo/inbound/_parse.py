@@ -4,9 +4,9 @@ import time
 from typing import Any, Optional
 
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound_cloud import CLOUD_API_OBJECT, parse_cloud
-from rasa_chattigo.inbound_legacy import LEGACY_KEYS, parse_legacy
-from rasa_chattigo.inbound_types import (
+from rasa_chattigo.inbound._cloud import CLOUD_API_OBJECT, parse_cloud
+from rasa_chattigo.inbound._legacy import LEGACY_KEYS, parse_legacy
+from rasa_chattigo.inbound._types import (
     Batch,
     InboundMessage,
     ParsedWebhook,

@@ -6,14 +6,14 @@ import re
 from typing import Any, Dict, Iterator, Mapping, Optional
 
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound_kinds import (
+from rasa_chattigo.inbound._kinds import (
     MEDIA_KINDS,
     KindResult,
     intent_text,
     location_result,
 )
-from rasa_chattigo.inbound_models import LocationObject, UnixTime, Wire, WireId
-from rasa_chattigo.inbound_types import Batch, InboundMessage, business_digits, validate
+from rasa_chattigo.inbound._models import LocationObject, UnixTime, Wire, WireId
+from rasa_chattigo.inbound._types import Batch, InboundMessage, business_digits, validate
 from rasa_chattigo.settings import RAW_KINDS
 
 logger = logging.getLogger(__name__)

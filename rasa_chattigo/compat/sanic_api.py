@@ -1,0 +1,69 @@
+"""Sanic: what differs between Sanic 21.12 (Rasa 3.6) and newer Sanic (Rasa Pro)."""
+
+import socket
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Dict
+
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+
+def json_response(body: Dict[str, Any], status: int = 200) -> HTTPResponse:
+    """A JSON answer."""
+    return response.json(body, status=status)
+
+
+def request_peer_ip(request: Request) -> str:
+    """The socket peer's address (never a forwarded header; that is the guard's decision)."""
+    return str(request.conn_info.client_ip if request.conn_info else request.ip)
+
+
+def request_query(request: Request) -> Dict[str, Any]:
+    """The query string as a dict of lists."""
+    return {key: list(values) for key, values in request.args.items()}
+
+
+@asynccontextmanager
+async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serves `app` on a free port of `host` inside the running loop; yields its base URL.
+
+    For tests and benchmarks: the real server, with its start and stop listeners, always
+    stopped. (Sanic 21.12 ignores `port=0`, so the socket is bound here.)
+    """
+    # Sanic 21.12 refuses to start a second app in one process outside test mode.
+    Sanic.test_mode = True
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        sock.close()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body of a `stream=True` route, read up to `limit + 1` bytes: enough to tell it is
+    too large without buffering all of it."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await request.stream.read()  # type: ignore[union-attr]
+        if chunk is None:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def new_blueprint(name: str) -> Blueprint:
+    """A Sanic blueprint."""
+    return Blueprint(name)

@@ -37,11 +37,11 @@ help:
 	@echo "make run    set everything up, then chat with the bot as a WhatsApp user (sandbox)"
 	@echo "make run RASA=pro   the same on Rasa Pro 3.21 (needs a license key in RASA_LICENSE)"
 	@echo "make test   set everything up, then run the test suite on Rasa 3.6 and on Rasa Pro"
-	@echo "make test-rasa / make test-pro   one flavour only"
+	@echo "make test-rasa, test-pro, test-pro311, test-pro313   one flavour or Python only"
 	@echo "make shell  talk to the bot with rasa shell (no WhatsApp, no sandbox)"
 	@echo "make bench  run the benchmarks (writes bench/results.md and bench/results.json)"
 	@echo "make lint   ruff and mypy"
-	@echo "make lock   re-resolve requirements.lock after changing dependencies"
+	@echo "make lock   re-resolve the four requirements*.lock after changing dependencies"
 
 $(UV):
 	@python3 -m venv .tools

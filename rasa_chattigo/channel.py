@@ -41,6 +41,7 @@ class ChattigoOutput(OutputChannel):
         credentials: CredentialsProvider,
         menus: Optional[MenuMemory] = None,
     ) -> None:
+        super().__init__()  # Rasa Pro keeps response-delivery state there; Rasa 3.6 has none
         self._client = client
         self._settings = settings
         self._credentials = credentials
@@ -50,6 +51,11 @@ class ChattigoOutput(OutputChannel):
     def name(cls) -> str:
         """The channel's name, as Rasa's `output_channel` query parameter uses it."""
         return CHANNEL_NAME
+
+    @property
+    def wants_tracker_state(self) -> bool:
+        """Rasa Pro: no serialized tracker state is needed to send (saves its cost per turn)."""
+        return False
 
     def _address(self, recipient_id: str) -> "tuple[str, str]":
         did, sep, msisdn = recipient_id.rpartition(":")
@@ -101,6 +107,17 @@ class ChattigoOutput(OutputChannel):
     ) -> None:
         """Sends a text with buttons (a numbered menu unless `buttons: native`)."""
         await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_buttons(
+        self, recipient_id: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
+        """Rasa Pro: buttons without text (after a text sent on its own): the menu alone."""
+        if buttons:
+            await self.send_response(recipient_id, {"text": "", "buttons": buttons})
+
+    async def hangup(self, recipient_id: str, **kwargs: Any) -> None:
+        """Rasa Pro: the bot ends the conversation. A WhatsApp chat has no call to hang up."""
+        logger.debug("Conversation with %s ended by the bot", recipient_id)
 
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: List[Dict[str, Any]], **kwargs: Any
@@ -189,20 +206,21 @@ class ChattigoInput(InputChannel):
         async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
             return await self.webhook.receive(request, on_new_message)
 
-        @bp.listener("before_server_stop")
-        async def finish(app: Any, loop: Any) -> None:
-            await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
-
-        @bp.listener("after_server_stop")
-        async def close(app: Any, loop: Any) -> None:
-            await self.client.aclose()
-            await self.dedup.aclose()
-            store = getattr(self.credentials, "store", None)
-            if store is not None:
-                store.close()
-
+        sanic_api.add_listener(bp, "before_server_stop", self._finish)
+        sanic_api.add_listener(bp, "after_server_stop", self._close)
         _add_admin_routes(bp, self)
         return bp
+
+    async def _finish(self, app: Any) -> None:
+        await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+
+    async def _close(self, app: Any) -> None:
+        await self.client.aclose()
+        await self.dedup.aclose()
+        store = getattr(self.credentials, "store", None)
+        if store is not None:
+            store.close()
+
 
 def redact_access_log() -> None:
     """Keeps the webhook token out of Sanic's access log (added once per process)."""

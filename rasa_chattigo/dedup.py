@@ -6,6 +6,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Protocol
 
+from rasa_chattigo.compat import redis_api
 from rasa_chattigo.errors import ConfigError, DedupUnavailable
 from rasa_chattigo.settings import ChattigoSettings, safe_url
 
@@ -217,9 +218,7 @@ class RedisDedupStore:
     async def aclose(self) -> None:
         """Closes the client if this store created it."""
         if self._owns_client:
-            # redis-py 4.x does not close a from_url pool by itself; 5.x renamed close to aclose
-            close = getattr(self._client, "aclose", None) or self._client.close
-            await close(close_connection_pool=True)
+            await redis_api.close_client(self._client)
 
     def _unavailable(self, exc: BaseException) -> DedupUnavailable:
         logger.warning("Dedup store %s unavailable: %s", self._label, type(exc).__name__)

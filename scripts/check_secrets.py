@@ -2,12 +2,14 @@
 
 Secrets looked for: every issued JWT (Chattigo access tokens have that form), and every string
 literal of 8+ characters that the tests assign to a name containing PASSWORD, SECRET, TOKEN or
-KEY (the passwords, webhook tokens and keys the tests configure), fingerprints excepted.
+KEY (the passwords, webhook tokens and keys the tests configure), fingerprints excepted, and the
+Rasa Pro license key in RASA_LICENSE when one is set.
 
 Usage: python scripts/check_secrets.py FILE_OR_FOLDER...
 """
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -45,6 +47,8 @@ def leaks(lines: Iterable[str], secrets: Set[str]) -> List[str]:
 
 def main(paths: List[str]) -> int:
     secrets = test_secrets(Path(__file__).resolve().parent.parent / "tests")
+    if os.environ.get("RASA_LICENSE"):
+        secrets.add(os.environ["RASA_LICENSE"])
     problems = []
     files = [f for name in paths for f in
              (sorted(Path(name).rglob("*")) if Path(name).is_dir() else [Path(name)])

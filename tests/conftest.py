@@ -1,5 +1,6 @@
 """Shared fixtures: real servers on 127.0.0.1 (Sanic app, sandbox) and service probes."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -11,11 +12,14 @@ from typing import Any, AsyncIterator, Dict, List
 import httpx
 import pytest
 
+from rasa_chattigo.compat.rasa_api import RASA_PRO
 from rasa_chattigo.compat.sanic_api import serve_sanic  # noqa: F401 - re-exported for the tests
 from rasa_chattigo.sandbox import Sandbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Rasa Pro imports LiteLLM, which otherwise spends ~7 s offline fetching a price list.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -55,6 +59,23 @@ requires_redis = pytest.mark.skipif(
 requires_postgres = pytest.mark.skipif(
     not port_open("127.0.0.1", 5432), reason="no PostgreSQL server on 127.0.0.1:5432"
 )
+
+
+#: Rasa Pro's CLI (`rasa train`, `rasa run`, `rasa shell`, `rasa data validate`, `rasa run
+#: actions`) exits without a license key; Rasa 3.6 needs none.
+requires_rasa_cli = pytest.mark.skipif(
+    RASA_PRO and not os.environ.get("RASA_LICENSE"),
+    reason="set RASA_LICENSE to run the Rasa Pro end-to-end tests",
+)
+#: The demo bots use DIETClassifier and TEDPolicy: built into Rasa 3.6, in Rasa Pro they come
+#: with rasa-pro[nlu] (TensorFlow), which exists for Python 3.11 and 3.12 only.
+requires_nlu = pytest.mark.skipif(
+    RASA_PRO and importlib.util.find_spec("tensorflow") is None,
+    reason="the demo bots' DIETClassifier and TEDPolicy need rasa-pro[nlu] "
+    "(TensorFlow, Python 3.11 and 3.12)",
+)
+#: Where `rasa train` leaves a bot's models: Rasa Pro cannot load what Rasa 3.6 trains.
+MODELS = "models/pro" if RASA_PRO else "models"
 
 
 class Collector:

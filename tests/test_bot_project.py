@@ -13,7 +13,10 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import yaml
 
+from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.settings import DEFAULT_INTENTS, parse_settings
+
+from conftest import requires_nlu, requires_rasa_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "bot_project"
@@ -65,9 +68,7 @@ def all_buttons(domain: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
 
 def as_sent(payload: str) -> str:
     """A payload as Rasa sends it: responses are interpolated, so `{{` arrives as `{`."""
-    from rasa.core.nlg.interpolator import interpolate_text
-
-    return interpolate_text(payload, {"plan": None})
+    return rasa_api.interpolate(payload, {"plan": None})
 
 
 def split_payload(payload: str) -> Tuple[str, Dict[str, Any]]:
@@ -84,6 +85,7 @@ def load_slow_actions() -> ModuleType:
 
 # --- the demo bot's files ---------------------------------------------------------------
 
+@requires_rasa_cli
 def test_rasa_data_validate_passes_without_warnings():
     result = run_rasa("data", "validate", "--fail-on-warnings", cwd=PROJECT)
     output = result.stdout + result.stderr
@@ -151,11 +153,9 @@ def test_credentials_name_the_chattigo_channel_with_env_placeholders():
 
 
 def test_credentials_expand_into_valid_channel_settings(monkeypatch):
-    from rasa.shared.utils.io import read_config_file
-
     for key, value in CHATTIGO_ENV.items():
         monkeypatch.setenv(key, value)
-    block = read_config_file(PROJECT / "credentials.yml")["rasa_chattigo.ChattigoInput"]
+    block = rasa_api.read_config_file(PROJECT / "credentials.yml")["rasa_chattigo.ChattigoInput"]
     settings = parse_settings(block)
     assert (settings.base_url, settings.did, settings.username, settings.bot_name) == (
         "http://127.0.0.1:9", "5492644710400", "bot@empresa", "Aynux")
@@ -177,6 +177,7 @@ def test_endpoints_need_no_action_server():
 
 # --- the slow bot -----------------------------------------------------------------------
 
+@requires_rasa_cli
 def test_slow_bot_data_validates_without_warnings():
     result = run_rasa("data", "validate", "--fail-on-warnings", cwd=SLOW)
     output = result.stdout + result.stderr
@@ -238,6 +239,8 @@ def say(agent, sender: str, text: str) -> List[Dict[str, Any]]:
 
 
 @pytest.mark.slow
+@requires_nlu
+@requires_rasa_cli  # nearest the function: evaluated first
 def test_trained_bot_greets_hola_with_a_greeting(agent):
     greetings = [v["text"] for v in load_yaml(PROJECT / "domain.yml")["responses"]["utter_saludo"]]
     [reply] = say(agent, "user-hola", "hola")
@@ -245,6 +248,8 @@ def test_trained_bot_greets_hola_with_a_greeting(agent):
 
 
 @pytest.mark.slow
+@requires_nlu
+@requires_rasa_cli  # nearest the function: evaluated first
 def test_trained_bot_quotes_the_address_of_a_shared_location(agent):
     [reply] = say(agent, "user-location", LOCATION)
     assert reply["text"] == ("Gracias, recibí tu ubicación: Av. 9 de Julio s/n 📍. Con esto "
@@ -252,6 +257,8 @@ def test_trained_bot_quotes_the_address_of_a_shared_location(agent):
 
 
 @pytest.mark.slow
+@requires_nlu
+@requires_rasa_cli  # nearest the function: evaluated first
 def test_trained_bot_fills_the_plan_slot_from_a_button_payload(agent):
     loop, bot = agent
     [reply] = say(agent, "user-plan", '/elegir_plan{"plan":"premium"}')

@@ -1,10 +1,10 @@
 """Numbered-menu answers: from this process's memory, else from Rasa's tracker store."""
 
-from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.conversation import MenuMemory, menu_payload
 
 PLANS = {"text": "¿Qué plan?", "buttons": [
@@ -14,7 +14,7 @@ SENDER = "5492644472542"
 
 
 async def store_with(*events):
-    store = InMemoryTrackerStore(Domain.empty())
+    store = rasa_api.in_memory_tracker_store(Domain.empty())
     await store.save(DialogueStateTracker.from_events(SENDER, list(events)))
     return store
 

@@ -9,6 +9,7 @@ from typing import Callable, List
 import pytest
 import redis
 
+from rasa_chattigo.compat import redis_api
 from rasa_chattigo.dedup import (
     DedupUnavailable,
     MemoryDedupStore,
@@ -70,7 +71,7 @@ async def delete_run_keys() -> None:
     keys = [key async for key in client.scan_iter(match=f"{RUN_NAMESPACE}:*")]
     if keys:
         await client.delete(*keys)
-    await client.close(close_connection_pool=True)
+    await redis_api.close_client(client)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -247,7 +248,7 @@ async def test_redis_keys_are_namespaced(redis_backend):
     await redis_backend.make().claim(WAMID)
     client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
     value = await client.get(f"{RUN_NAMESPACE}:dedup:{WAMID}")
-    await client.close(close_connection_pool=True)
+    await redis_api.close_client(client)
     assert value.startswith("inflight:")
 
 
@@ -258,7 +259,7 @@ async def test_redis_done_value_carries_the_ttl(redis_backend):
     client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
     key = f"{RUN_NAMESPACE}:dedup:{WAMID}"
     value, ttl_ms = await client.get(key), await client.pttl(key)
-    await client.close(close_connection_pool=True)
+    await redis_api.close_client(client)
     assert value == "done" and 59_000 < ttl_ms <= 60_000
 
 

@@ -14,14 +14,14 @@ import yaml
 
 from rasa_chattigo.devtools._stack import LocalStack
 
-from conftest import server_logs
+from conftest import MODELS, requires_nlu, requires_rasa_cli, server_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / "models" / "current.tar.gz"
+MODEL = PROJECT / MODELS / "current.tar.gz"
 DID = "5492644710400"
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 
 
 def ensure_model() -> Path:
@@ -29,7 +29,7 @@ def ensure_model() -> Path:
     if not MODEL.exists():
         subprocess.run(
             [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name", "current",
-             "--out", "models", "--quiet"],
+             "--out", MODELS, "--quiet"],
             cwd=PROJECT, check=True,
         )
     return MODEL

@@ -1,8 +1,8 @@
-"""Sanic: what differs between Sanic 21.12 (Rasa 3.6) and newer Sanic (Rasa Pro)."""
+"""Sanic: what differs between Sanic 21.12 (Rasa 3.6) and Sanic 25 (Rasa Pro)."""
 
 import socket
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict
 
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
@@ -67,3 +67,16 @@ async def read_body(request: Request, limit: int) -> bytes:
 def new_blueprint(name: str) -> Blueprint:
     """A Sanic blueprint."""
     return Blueprint(name)
+
+
+def add_listener(bp: Blueprint, event: str, callback: Callable[[Sanic], Awaitable[None]]) -> None:
+    """Runs `callback(app)` on a server event such as `before_server_stop`.
+
+    Sanic 21.12 calls listeners with `(app, loop)`; Sanic 25 calls them with `(app)` and warns
+    that two-argument listeners stop working in 26.6. A listener taking `(app, *loop)` suits both.
+    """
+
+    async def listener(app: Sanic, *_loop: Any) -> None:
+        await callback(app)
+
+    bp.listener(event)(listener)

@@ -59,7 +59,7 @@ class PageRoutes:
     async def config(self, request: web.Request) -> web.Response:
         """`GET /sandbox/config`: business numbers, simulated users and switches, for the page."""
         sandbox = self.sandbox
-        dids = sorted({d for owned in sandbox.state.dids.values() for d in owned})
+        dids = list(dict.fromkeys(d for owned in sandbox.state.dids.values() for d in owned))
         return web.json_response({
             "dids": dids,
             "webhooks": dict(sandbox.state.webhooks),

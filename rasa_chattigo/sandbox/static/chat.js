@@ -237,7 +237,7 @@ function inChat(data) {
 }
 
 function clockTime(iso) {
-  return new Date(iso).toLocaleTimeString("es-AR", { hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleTimeString("es-AR", { hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
 function dayLabel(iso) {
@@ -537,6 +537,8 @@ async function start() {
     source.addEventListener(kind, (e) => onEvent(kind, JSON.parse(e.data)));
   }
   source.onopen = () => { document.body.dataset.live = "yes"; };
+  // A stream left open would hold one of the browser's six connections to the sandbox.
+  addEventListener("pagehide", () => source.close());
 }
 
 start();

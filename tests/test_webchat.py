@@ -1,14 +1,13 @@
 """The sandbox's web chat in headless Chromium, against real channels and a scripted bot."""
 
-import json
 from itertools import count
 from typing import Any, Iterator, List
 
 import httpx
 import pytest
-
-from conftest import DID, OTHER_DID, USERNAME, PASSWORD
 from webchat import LONG_TEXT, World, new_driver, requires_browser
+
+from conftest import DID, OTHER_DID, PASSWORD, USERNAME
 
 pytestmark = requires_browser
 
@@ -230,7 +229,8 @@ def test_replying_to_and_reacting_to_a_bot_message(driver, world):
     assert page.css("#chat .row.bot .reaction.in")[0].text == "👍"
     quoted = page.css("#chat .row.me .quote")
     assert quoted and quoted[0].text.startswith("¡Hola! Soy *Aynux*")
-    sent = [m for m in world.sandbox.state.messages if m.msisdn == page.phone and m.direction == "in"]
+    sent = [m for m in world.sandbox.state.messages
+            if m.msisdn == page.phone and m.direction == "in"]
     bot_wamid = page.bot_row("Soy Aynux").get_attribute("data-wamid")
     replied = sent[1].payload["entry"][0]["changes"][0]["value"]["messages"][0]
     assert replied["context"]["id"] == bot_wamid

@@ -206,7 +206,7 @@ def test_the_agent_takes_the_chat_writes_and_hands_it_back(driver, world):
     page.click("#agent-form button")
     page.until(lambda: page.css("#chat .bubble.agent"))
     assert "Hola, soy Marta del equipo" in page.css("#chat .bubble.agent")[0].text
-    assert "(agente)" in page.css("#chat .bubble.agent .author")[0].text
+    assert page.css("#chat .bubble.agent .author")[0].text == "🎧 Agente"
 
     page.click("#agent-back")
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import shutil
 import threading
+from pathlib import Path
 from typing import Any, Awaitable, Dict, List, Optional, TypeVar
 
 import pytest
@@ -56,6 +57,17 @@ def new_driver(width: int = 1280, height: int = 860) -> Any:
                      "--lang=es-AR", f"--window-size={width},{height}"):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def native_credentials(project: Path, folder: Path) -> Path:
+    """A copy of the project's credentials.yml with `buttons: native`, written to `folder`."""
+    import yaml
+
+    credentials = yaml.safe_load((project / "credentials.yml").read_text(encoding="utf-8"))
+    credentials["rasa_chattigo.ChattigoInput"]["buttons"] = "native"
+    path = folder / "credentials-native.yml"
+    path.write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
+    return path.resolve()
 
 
 class ScriptedBot:

@@ -152,3 +152,12 @@ async def test_stopping_the_sandbox_ends_open_streams():
             await sandbox.stop()
             rest = [line async for line in response.aiter_lines()]
     assert rest[:1] == ["retry: 1000"]
+
+
+def test_without_chromium_the_browser_tests_say_what_to_install(monkeypatch):
+    import webchat
+
+    monkeypatch.setattr(webchat, "CHROMEDRIVER", "/nonexistent/chromedriver")
+
+    assert webchat.browser_missing() == (
+        "no Chromium: install Debian's chromium and chromium-driver")

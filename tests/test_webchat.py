@@ -5,9 +5,9 @@ from typing import Any, Iterator, List
 
 import httpx
 import pytest
-from webchat import LONG_TEXT, World, new_driver, requires_browser
 
 from conftest import DID, OTHER_DID, PASSWORD, USERNAME
+from webchat import LONG_TEXT, World, new_driver, requires_browser
 
 pytestmark = requires_browser
 

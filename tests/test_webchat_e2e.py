@@ -11,9 +11,9 @@ from test_e2e import DID, PROJECT, ensure_model
 from webchat import NO_BROWSER, native_credentials, new_driver, requires_browser
 
 pytest.importorskip("selenium", reason=NO_BROWSER)
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = [requires_browser, pytest.mark.e2e]
 

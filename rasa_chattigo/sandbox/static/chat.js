@@ -41,14 +41,19 @@ function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const EDGE = "(^|[\\s(])", END = "(?=$|[\\s).,!?:;])";
+const STYLES = [["*", "b"], ["_", "i"], ["~", "s"]].map(([mark, tag]) => [
+  new RegExp(`${EDGE}\\${mark}(\\S(?:[^${mark}\\n]*?\\S)?)\\${mark}${END}`, "g"), `$1<${tag}>$2</${tag}>`]);
+
+// Monospace blocks are left as they are; *bold*, _italic_, ~strike~ and links elsewhere.
 function format(text) {
-  const edge = "(^|[\\s(])", end = "(?=$|[\\s).,!?:;])";
-  const style = (mark, tag) => [new RegExp(`${edge}\\${mark}(\\S(?:[^${mark}\\n]*?\\S)?)\\${mark}${end}`, "g"),
-                                `$1<${tag}>$2</${tag}>`];
-  let html = escapeHtml(text).replace(/```([\s\S]+?)```/g, "<code>$1</code>");
-  for (const [pattern, tag] of [style("*", "b"), style("_", "i"), style("~", "s")]) {
-    html = html.replace(pattern, tag);
-  }
+  return text.split(/```([\s\S]+?)```/)
+    .map((part, i) => (i % 2 ? `<code>${escapeHtml(part)}</code>` : inline(part))).join("");
+}
+
+function inline(text) {
+  let html = escapeHtml(text);
+  for (const [pattern, replacement] of STYLES) html = html.replace(pattern, replacement);
   return html.replace(/https?:\/\/[^\s<]*[^\s<.,!?;:)]/g,
     (url) => `<a href="${url}" target="_blank" rel="noopener">${url}</a>`);
 }

@@ -212,6 +212,9 @@ function messageRow(m) {
   } else {
     chattigoBody(m.payload, m, bubble);
   }
+  if (m.while_agent) {
+    bubble.append(el("div", "error", "⚠ El bot escribió mientras un agente tiene el chat"));
+  }
   bubble.dataset.summary = m.text.slice(0, 80);
   const meta = el("div", "meta");
   meta.append(el("span", "time", clockTime(m.at)));

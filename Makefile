@@ -15,6 +15,7 @@ SLOW_MODEL := bot_project/slow/models/slow.tar.gz
 SLOW_SOURCES := $(wildcard bot_project/slow/*.yml bot_project/slow/data/*.yml)
 PYTEST_ARGS ?=
 RASA ?= oss
+DEMO_ARGS ?=
 
 # Rasa Pro: one environment and one lock per Python (their pins differ, e.g. scipy for 3.13).
 # With RASA_LICENSE set, the 3.11 environment also gets rasa-pro[nlu] (TensorFlow), which the
@@ -101,10 +102,10 @@ model: $(MODEL) $(SLOW_MODEL)
 ifeq ($(RASA),pro)
 run: require-license
 	@$(MAKE) --no-print-directory $(PRO_MODEL)
-	@.venv-pro311/bin/rasa-chattigo demo --project bot_project --model $(PRO_MODEL)
+	@.venv-pro311/bin/rasa-chattigo demo --project bot_project --model $(PRO_MODEL) $(DEMO_ARGS)
 else
 run: $(MODEL)
-	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL)
+	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL) $(DEMO_ARGS)
 endif
 
 # Rasa Pro's CLI (train, run, shell, data validate) refuses to start without a license key.

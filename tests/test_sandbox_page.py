@@ -128,8 +128,9 @@ async def test_a_slow_answer_is_delayed_then_accepted(client, sandbox):
 
 
 async def test_config_names_numbers_people_and_switches(client):
+    webhooks = (await client.get("/sandbox/stats")).json()["webhooks"]
     assert (await client.get("/sandbox/config")).json() == {
-        "dids": [DID], "webhooks": {DID: (await client.get("/sandbox/stats")).json()["webhooks"][DID]},
+        "dids": [DID], "webhooks": webhooks,
         "people": [{"phone": USER, "name": "Ana"}], "bot_name": "Aynux", "statuses": False,
         "window": False}
 
@@ -151,3 +152,12 @@ async def test_stopping_the_sandbox_ends_open_streams():
             await sandbox.stop()
             rest = [line async for line in response.aiter_lines()]
     assert rest[:1] == ["retry: 1000"]
+
+
+def test_without_chromium_the_browser_tests_say_what_to_install(monkeypatch):
+    import webchat
+
+    monkeypatch.setattr(webchat, "CHROMEDRIVER", "/nonexistent/chromedriver")
+
+    assert webchat.browser_missing() == (
+        "no Chromium: install Debian's chromium and chromium-driver")

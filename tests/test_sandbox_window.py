@@ -95,8 +95,8 @@ async def test_23_hours_later_the_window_is_still_open(client, sandbox):
 
 
 async def test_only_the_users_own_messages_open_the_window(client, sandbox, receiver):
-    await client.post("/sandbox/agent/%s/%s/take" % (DID, USER))
-    await client.post("/sandbox/agent/%s/%s/handback" % (DID, USER))  # Chattigo's, not the user's
+    await client.post(f"/sandbox/agent/{DID}/{USER}/take")
+    await client.post(f"/sandbox/agent/{DID}/{USER}/handback")  # Chattigo's, not the user's
 
     assert (await client.get("/sandbox/clock")).json()["windows"] == []
 

@@ -171,7 +171,8 @@ class ChatSession:
             answer = await http.post(f"{agent}/handback")
             if answer.status_code != 200:
                 return [_note(answer.json().get("reason", answer.text))]
-            return [_note("el agente devolvió el chat al bot"), *await self._collect(http, self._reply_timeout)]
+            replies = await self._collect(http, self._reply_timeout)
+            return [_note("el agente devolvió el chat al bot"), *replies]
         if (await http.get(agent)).json().get("holder") != "agent":
             await http.post(f"{agent}/take")
         answer = await http.post(f"{agent}/messages", json={"text": argument})

@@ -26,7 +26,7 @@ from rasa_chattigo.sandbox.chattigo_routes import ChattigoRoutes
 from rasa_chattigo.sandbox.delivery import StatusNotifier, WebhookPoster
 from rasa_chattigo.sandbox.events import EventLog
 from rasa_chattigo.sandbox.faults import FaultPlan
-from rasa_chattigo.sandbox.handoff import Handoffs, describe_control
+from rasa_chattigo.sandbox.handoff import AGENT, Handoffs, describe_control
 from rasa_chattigo.sandbox.page_routes import PageRoutes
 from rasa_chattigo.sandbox.sandbox_routes import SandboxRoutes
 from rasa_chattigo.sandbox.state import OUT, RecordedMessage, SandboxState
@@ -158,7 +158,7 @@ class Sandbox:
         app.add_routes(AgentRoutes(self).routes())
         app.add_routes(PageRoutes(self).routes())
         app.cleanup_ctx.append(self._lifecycle)
-        app.on_shutdown.append(self._end_streams)
+        app.on_shutdown.append(self._end_streams)  # type: ignore[arg-type]
         return app
 
     async def _end_streams(self, app: web.Application) -> None:
@@ -181,6 +181,13 @@ class Sandbox:
         elif self.statuses:
             self._notifier.notify(did, msisdn, wamid, send_id)
 
+    def with_agent(self, did: str, msisdn: str) -> bool:
+        """Whether an agent holds the chat; a bot's send then is flagged (log, page)."""
+        if self.handoffs.get(did, msisdn).holder != AGENT:
+            return False
+        logger.info("Sandbox: the bot wrote to %s while an agent holds the chat", msisdn)
+        return True
+
     def control(self, send: AcceptedSend) -> None:
         """Applies a hand-off send (transfer, group, close, timeout) to its conversation."""
         for msisdn in send.recipients:
@@ -195,10 +202,10 @@ class Sandbox:
     ) -> None:
         """Shows a refused send on the page, in its conversation when the body names one."""
         named = body if isinstance(body, dict) else {}
-        to = str(named.get("msisdn") or named.get("to") or "")
+        to = "".join(filter(str.isdigit, str(named.get("msisdn") or named.get("to") or "")))
         self.events.publish(
-            "refused", did=str(named.get("did") or did or ""), msisdn="".join(filter(str.isdigit, to)),
-            status=status, reason=str(exc), field=exc.field, payload=body, at=self._now(),
+            "refused", did=str(named.get("did") or did or ""), msisdn=to, status=status,
+            reason=str(exc), field=exc.field, payload=body, at=self._now(),
         )
 
     def _now(self) -> str:

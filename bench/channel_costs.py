@@ -143,7 +143,7 @@ async def _memory_once(conversations: int, rep: int) -> Dict[str, float]:
 
 
 async def memory_per_1000(reps: int, conversations: int = 1000) -> Dict[str, Any]:
-    """KiB the channel holds per 1,000 active conversations ('active': README, Benchmarks)."""
+    """KiB the channel holds per 1,000 active conversations ('active': docs/benchmarks.md)."""
     runs = [await _memory_once(conversations, rep) for rep in range(reps)]
     return {
         "in_flight": summary([r["in_flight"] / 1024 for r in runs], "KiB", 1),

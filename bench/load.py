@@ -7,7 +7,7 @@ it accepts (`at`, wall clock, ms), and this process, on the same machine and clo
 stamp with the moment it posted the webhook.
 
 The generator shares the machine with what it measures, so it uses aiohttp (about half the CPU
-per request of httpx here, see the README's Benchmarks section) and one long-poll for all replies.
+per request of httpx here, see docs/benchmarks.md) and one long-poll for all replies.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Writes the results as JSON and as the Markdown table the README shows."""
+"""Writes the results as JSON and as the Markdown table of bench/results.md."""
 
 import json
 import os

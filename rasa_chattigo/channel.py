@@ -1,37 +1,30 @@
 """Rasa glue: the `chattigo` input channel (webhook) and output channel (Chattigo send API)."""
 
-import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel
 
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
-from rasa_chattigo.compat import rasa_api, sanic_api
-from rasa_chattigo.conversation import MenuMemory, menu_payload
+from rasa_chattigo.compat import sanic_api
+from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
     ChattigoStartupError,
-    DedupUnavailable,
-    DispatcherClosed,
-    InvalidPayload,
-    ProcessingFailed,
     UnknownBusinessNumber,
-    WebhookRejected,
 )
-from rasa_chattigo.guard import RedactTokenFilter, WebhookGuard
-from rasa_chattigo.inbound._parse import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.guard import RedactTokenFilter
 from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
+from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
 class ChattigoOutput(OutputChannel):
@@ -166,11 +159,12 @@ class ChattigoInput(InputChannel):
         self.settings = settings
         self.credentials = credentials
         self.client = client or ChattigoClient(settings, credentials)
-        self.guard = WebhookGuard(settings)
         self.dispatcher = Dispatcher()
         self.dedup = dedup or dedup_store_from_settings(settings)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
+        self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
+                                      self.dispatcher, self.get_output_channel, self.menus)
 
     @classmethod
     def name(cls) -> str:
@@ -210,7 +204,7 @@ class ChattigoInput(InputChannel):
 
         @bp.post("/webhook", stream=True)  # read here, so an oversized body is never buffered
         async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
-            return await self._receive(request, on_new_message)
+            return await self.webhook.receive(request, on_new_message)
 
         sanic_api.add_listener(bp, "before_server_stop", self._finish)
         sanic_api.add_listener(bp, "after_server_stop", self._close)
@@ -227,171 +221,12 @@ class ChattigoInput(InputChannel):
         if store is not None:
             store.close()
 
-    async def _receive(self, request: sanic_api.Request, on_new_message: OnNewMessage) -> Any:
-        """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
-        try:
-            self.guard.check_content_length(request.headers.get("content-length"))
-            body = await sanic_api.read_body(request, self.settings.max_body_bytes)
-            self.guard.check(
-                headers=request.headers, query=sanic_api.request_query(request),
-                peer_ip=sanic_api.request_peer_ip(request), body=body,
-            )
-            parsed = parse_webhook(_decode(body), self.settings)
-            summary = await self._dispatch(parsed, on_new_message, request.app)
-        except WebhookRejected as exc:
-            logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
-            return _error(exc.status, exc.reason)
-        except InvalidPayload as exc:
-            logger.warning("Webhook body refused: %s", exc)
-            return _error(400, exc.reason, field=exc.field)
-        except UnknownBusinessNumber as exc:
-            logger.warning("Webhook for business number %s refused: no enabled credentials",
-                           exc.did)
-            return _error(403, str(exc))
-        except (DispatcherClosed, DedupUnavailable) as exc:
-            return _error(503, str(exc))
-        except ChattigoError as exc:  # credentials store down, a row no key opens, ...
-            logger.error("Webhook not processed: %s", exc)
-            return _error(503, str(exc))
-        return sanic_api.json_response(summary)
-
-    async def _dispatch(
-        self, parsed: ParsedWebhook, on_new_message: OnNewMessage, app: Any
-    ) -> Dict[str, Any]:
-        problems = [{"field": p.field, "reason": p.reason} for p in parsed.problems]
-        accepted, duplicates, unknown = [], 0, []
-        for message in parsed.messages:
-            did = message.business_number or self.settings.did or ""
-            try:
-                await self.credentials.get(did)
-            except UnknownBusinessNumber:
-                logger.warning("Message %s for business number %s refused: no enabled "
-                               "credentials", message.message_id, did)
-                unknown.append((did, message.message_id))
-                continue
-            key = f"{did}:{message.message_id}"
-            if not self.dispatcher.accepting:
-                raise DispatcherClosed("shutting down, not accepting new messages")
-            if not await self.dedup.claim(key):
-                duplicates += 1
-                logger.debug("Message %s already handled, ignoring redelivery", key)
-                continue
-            sender_id = self._sender_id(did, message.sender_id)
-            try:
-                accepted.append(self.dispatcher.submit(
-                    sender_id, _Job(self, message, sender_id, key, on_new_message, app)
-                ))
-            except DispatcherClosed:
-                await self._settle(self.dedup.release, key)  # so a redelivery is processed
-                raise
-        if unknown and not accepted and not duplicates:
-            raise UnknownBusinessNumber(unknown[0][0])
-        problems += [{"field": "business_number", "message_id": message_id,
-                      "reason": f"no enabled credentials for {did}"}
-                     for did, message_id in unknown]
-        if self.settings.ack == "inline":
-            for done in accepted:
-                try:
-                    await done
-                except asyncio.CancelledError:
-                    if not done.cancelled():
-                        raise  # this request itself was cancelled
-                    raise ProcessingFailed("shut down before the message was processed; "
-                                           "redeliver") from None
-                except Exception:
-                    raise ProcessingFailed("the bot failed on a message; redeliver") from None
-        return {
-            "status": "ok",
-            "messages": len(accepted),
-            "duplicates": duplicates,
-            "statuses": len(parsed.statuses),
-            "ignored": len(parsed.ignored),
-            "problems": problems,
-        }
-
-    def _sender_id(self, did: str, number: str) -> str:
-        # One number served: the user's number, exactly as received. Several: prefixed by the
-        # business number, so the same person on two numbers is two conversations.
-        if self.settings.credentials_store is None:
-            return number
-        return f"{did}:{number}"
-
-    async def handle(
-        self, message: InboundMessage, sender_id: str, key: str,
-        on_new_message: OnNewMessage, app: Any,
-    ) -> None:
-        """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
-        try:
-            text = message.text
-            payload = await menu_payload(
-                text, sender_id, typed=message.kind == "text", memory=self.menus,
-                tracker_store=rasa_api.app_tracker_store(app))
-            if payload is not None:
-                logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
-                text = payload
-            await on_new_message(UserMessage(
-                text=text,
-                output_channel=ChattigoOutput(self.client, self.settings, self.credentials,
-                                              self.menus),
-                sender_id=sender_id,
-                input_channel=CHANNEL_NAME,
-                message_id=message.message_id,
-                metadata=message.metadata,
-            ))
-        except BaseException as exc:  # cancelled at shutdown too: Chattigo must redeliver it
-            if isinstance(exc, Exception):
-                logger.exception("The bot failed on message %s from %s", message.message_id,
-                                 sender_id)
-            else:
-                logger.error("Message %s from %s was not processed before shutdown",
-                             message.message_id, sender_id)
-            await self._settle(self.dedup.release, key)
-            raise
-        await self._settle(self.dedup.complete, key)
-
-    @staticmethod
-    async def _settle(mark: Callable[[str], Awaitable[None]], key: str) -> None:
-        # The message was handled (or failed); a dedup store gone away since the claim must
-        # not turn that into an error: the in-flight claim simply expires.
-        try:
-            await mark(key)
-        except DedupUnavailable as exc:
-            logger.error("Could not record the outcome of message %s: %s", key, exc)
-
-
-class _Job:
-    """One message's processing, queued behind the same user's earlier messages."""
-
-    __slots__ = ("_args", "_channel")
-
-    def __init__(self, channel: ChattigoInput, *args: Any) -> None:
-        self._channel = channel
-        self._args = args
-
-    def __call__(self) -> Awaitable[None]:
-        return self._channel.handle(*self._args)
-
 
 def redact_access_log() -> None:
     """Keeps the webhook token out of Sanic's access log (added once per process)."""
     access = logging.getLogger("sanic.access")
     if not any(isinstance(f, RedactTokenFilter) for f in access.filters):
         access.addFilter(RedactTokenFilter())
-
-
-def _decode(body: bytes) -> Any:
-    if not body:
-        raise InvalidPayload("body", "empty body: expected a JSON object")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidPayload("body", "not valid JSON") from None
-    except RecursionError:
-        raise InvalidPayload("body", "JSON nested too deeply") from None
-
-
-def _error(status: int, reason: str, **extra: Any) -> sanic_api.HTTPResponse:
-    return sanic_api.json_response({"status": "error", "reason": reason, **extra}, status=status)
 
 
 def _add_admin_routes(bp: sanic_api.Blueprint, channel: ChattigoInput) -> None:

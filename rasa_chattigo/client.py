@@ -5,7 +5,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, Optional, Protocol
+from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, TypeVar
 
 import httpx
 
@@ -22,6 +22,8 @@ from rasa_chattigo.outbound._build import OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -271,3 +273,21 @@ def _retry_after(answer: httpx.Response) -> Optional[float]:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
+
+
+def run_with_client(
+    settings: ChattigoSettings, credentials: CredentialsProvider,
+    action: Callable[["ChattigoClient"], Awaitable[T]],
+) -> T:
+    """Runs `action` with a new client on a new event loop, closing the client afterwards.
+
+    For synchronous callers: the CLI and the developer tools.
+    """
+    async def run() -> T:
+        client = ChattigoClient(settings, credentials)
+        try:
+            return await action(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())

@@ -1,6 +1,7 @@
 """The channel's settings: parsed once from credentials.yml, with every default in this file."""
 
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional
 
 from rasa_chattigo.compat.pydantic_api import BaseModel, Extra, ValidationError, validator
@@ -101,8 +102,8 @@ class ChattigoSettings(BaseModel):
 
     @validator("did")
     def _did(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not value.isdigit():
-            raise ValueError("must be the WhatsApp Business number in digits only, without '+'")
+        if value is not None and not is_business_number(value):
+            raise ValueError(NOT_A_BUSINESS_NUMBER)
         return value
 
     @validator("buttons")
@@ -152,11 +153,21 @@ class ChattigoSettings(BaseModel):
                 for k, v in super().__repr_args__()]
 
 
+#: Why a value is refused as a WhatsApp Business number (DID).
+NOT_A_BUSINESS_NUMBER = "must be the WhatsApp Business number in digits only, without '+'"
+_BUSINESS_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
+def is_business_number(value: str) -> bool:
+    """Whether `value` is a business number (DID) as Chattigo writes it: ASCII digits only."""
+    return _BUSINESS_NUMBER.fullmatch(value) is not None
+
+
 def safe_url(url: str) -> str:
-    """`url` without its user and password, for logs and errors."""
+    """`url` without its user, password and query, for logs, errors and reprs."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
+        return url if url.isalnum() else "(unparseable URL)"
     authority, slash, path = rest.partition("/")
     host = authority.rpartition("@")[2]
     return f"{scheme}://{host}{slash}{path.partition('?')[0]}"

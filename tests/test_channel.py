@@ -124,12 +124,13 @@ async def test_inline_mode_answers_503_when_the_bot_fails_and_a_redelivery_is_pr
 
 
 async def test_background_mode_answers_before_the_bot_finishes(collector):
-    release = asyncio.Event()
+    release, finished = asyncio.Event(), asyncio.Event()
     handled = []
 
     async def slow(message):
         await release.wait()
         handled.append(message.text)
+        finished.set()
 
     channel = ChattigoInput.from_credentials(channel_settings())
     async with serve_sanic(make_app(channel, slow)) as url:
@@ -137,7 +138,7 @@ async def test_background_mode_answers_before_the_bot_finishes(collector):
             answer = await post(http, fixture("guide_text"))
             assert (answer.status_code, answer.json()["messages"], handled) == (200, 1, [])
             release.set()
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(finished.wait(), timeout=10)
     assert handled == ["Hola"]
 
 

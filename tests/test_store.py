@@ -417,5 +417,5 @@ def test_unreachable_database_is_reported_without_its_password():
         store.create_all()
 
     assert str(caught.value).startswith(
-        "credentials store postgresql://bot:***@127.0.0.1:1/db: cannot create the table: ")
+        "credentials store postgresql://127.0.0.1:1/db: cannot create the table: ")
     assert "hunter2pw" not in str(caught.value) + repr(store)

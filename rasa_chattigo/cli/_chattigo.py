@@ -1,12 +1,11 @@
 """CLI verbs that talk to Chattigo: `webhook register` and `send-test` (the guide's script)."""
 
 import argparse
-import asyncio
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
-from rasa_chattigo.client import ChattigoClient
+from rasa_chattigo.client import ChattigoClient, run_with_client
 from rasa_chattigo.credentials._providers import provider_for_cli
 from rasa_chattigo.errors import ChattigoError
 from rasa_chattigo.outbound._build import SendContext, build_requests
@@ -51,24 +50,13 @@ def register(subparsers: Any) -> None:
     send.set_defaults(handler=_send_test)
 
 
-def _client(args: argparse.Namespace) -> ChattigoClient:
-    base_url = args.base_url or os.environ.get("CHATTIGO_BASE_URL") or DEFAULT_BASE_URL
-    provider = provider_for_cli(args.did, store=args.store, key_file=args.key_file)
-    settings = parse_settings({"base_url": base_url, "did": args.did, "username": "-",
-                               "password": "-", "enabled": True})
-    return ChattigoClient(settings, provider)
-
-
 def _run(args: argparse.Namespace, action: Any) -> int:
-    async def go() -> Optional[str]:
-        client = _client(args)
-        try:
-            return await action(client)
-        finally:
-            await client.aclose()
-
+    base_url = args.base_url or os.environ.get("CHATTIGO_BASE_URL") or DEFAULT_BASE_URL
     try:
-        message = asyncio.run(go())
+        settings = parse_settings({"base_url": base_url, "did": args.did, "username": "-",
+                                   "password": "-", "enabled": True})
+        provider = provider_for_cli(args.did, store=args.store, key_file=args.key_file)
+        message = run_with_client(settings, provider, action)
     except ChattigoError as exc:
         print(f"rasa-chattigo: {exc}", file=sys.stderr)
         return 1

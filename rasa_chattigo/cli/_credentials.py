@@ -1,7 +1,6 @@
 """CLI verbs for keys and stored credentials: keygen, encrypt, credentials ..., rotate-key."""
 
 import argparse
-import asyncio
 import getpass
 import json
 import logging
@@ -9,7 +8,7 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, Sequence
 
-from rasa_chattigo.client import ChattigoClient, Login
+from rasa_chattigo.client import Login, run_with_client
 from rasa_chattigo.credentials._crypto import KEY_ENV, encrypt_value, generate_key, load_keyring
 from rasa_chattigo.credentials._providers import InlineCredentials
 from rasa_chattigo.credentials._records import CredentialInfo
@@ -36,15 +35,8 @@ def check_login(base_url: str, did: str, username: str, password: str, *,
     """
     settings = parse_settings({"base_url": base_url, "did": did, "username": username,
                                "password": password, "timeout": timeout, "max_attempts": 1})
-    client = ChattigoClient(settings, InlineCredentials(Login(did, username, password)))
-
-    async def login() -> None:
-        try:
-            await client.login(did)
-        finally:
-            await client.aclose()
-
-    asyncio.run(login())
+    credentials = InlineCredentials(Login(did, username, password))
+    run_with_client(settings, credentials, lambda client: client.login(did))
 
 
 def _read_secret(prompt: str, *, confirm: bool = False) -> str:
@@ -218,18 +210,32 @@ def register(subparsers: Any) -> None:
                                   description="Manage the Chattigo logins of business numbers.")
     verbs = group.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
+    _add_verb(verbs, [store, did])
+    for name, handler, text in (("list", _list, "list stored numbers (no passwords)"),
+                                ("show", _show, "show one number (no password)")):
+        parser = _verb(verbs, name, handler, text, [store, did] if name == "show" else [store])
+        parser.add_argument("--json", action="store_true", help="print JSON")
+    _update_verb(verbs, [store, did])
+    _verb(verbs, "remove", _remove, "delete a stored number", [store, did])
+    test = _verb(verbs, "test", _test, "log in to Chattigo with the stored credentials",
+                 [store, did])
+    test.add_argument("--base-url", help="Chattigo base URL (default: $CHATTIGO_BASE_URL, "
+                      f"else {DEFAULT_BASE_URL})")
+    test.add_argument("--timeout", type=float, default=10.0, help="seconds (default: 10)")
+
+
+def _add_verb(verbs: Any, parents: List[argparse.ArgumentParser]) -> None:
     add = _verb(verbs, "add", _add, "store a number; the password is read from a prompt or stdin",
-                [store, did])
+                parents)
     add.add_argument("--name", required=True, help="label for people")
     add.add_argument("--username", required=True, help="Chattigo login")
     add.add_argument("--bot-name", default="Bot", help="sender name on messages (default: Bot)")
     add.add_argument("--organization-id", help="tenant id, free-form")
     add.add_argument("--disabled", action="store_true", help="store it switched off")
-    for name, handler, text in (("list", _list, "list stored numbers (no passwords)"),
-                                ("show", _show, "show one number (no password)")):
-        parser = _verb(verbs, name, handler, text, [store, did] if name == "show" else [store])
-        parser.add_argument("--json", action="store_true", help="print JSON")
-    update = _verb(verbs, "update", _update, "change fields of a stored number", [store, did])
+
+
+def _update_verb(verbs: Any, parents: List[argparse.ArgumentParser]) -> None:
+    update = _verb(verbs, "update", _update, "change fields of a stored number", parents)
     update.add_argument("--name", help="new label")
     update.add_argument("--username", help="new Chattigo login")
     update.add_argument("--bot-name", help="new sender name")
@@ -241,12 +247,6 @@ def register(subparsers: Any) -> None:
                         help="keep the row but serve nothing")
     update.add_argument("--password-stdin", action="store_true",
                         help="read a new password from a prompt or stdin")
-    _verb(verbs, "remove", _remove, "delete a stored number", [store, did])
-    test = _verb(verbs, "test", _test, "log in to Chattigo with the stored credentials",
-                 [store, did])
-    test.add_argument("--base-url", help="Chattigo base URL (default: $CHATTIGO_BASE_URL, "
-                      f"else {DEFAULT_BASE_URL})")
-    test.add_argument("--timeout", type=float, default=10.0, help="seconds (default: 10)")
 
 
 def run(argv: Optional[List[str]] = None) -> int:

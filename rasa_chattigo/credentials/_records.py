@@ -1,6 +1,5 @@
 """What the credentials store holds: the table, its records, their checks, and its errors."""
 
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,6 +12,7 @@ from sqlalchemy.pool import StaticPool
 
 from rasa_chattigo.credentials._crypto import ENC_PREFIX, Secret
 from rasa_chattigo.errors import InvalidCredentialField, StoreError
+from rasa_chattigo.settings import NOT_A_BUSINESS_NUMBER, is_business_number, safe_url
 
 TABLE_NAME = "chattigo_credentials"
 MAX_LENGTH = {"did": 20, "name": 255, "username": 255, "bot_name": 255, "organization_id": 64}
@@ -173,21 +173,12 @@ def check_fields(
     for key in ("username", "password", "bot_name"):
         if key in clean and clean[key] == "":
             raise InvalidCredentialField(key, "must not be empty")
-    if "did" in clean and not re.fullmatch(r"[0-9]+", clean["did"]):
-        raise InvalidCredentialField(
-            "did", "must be the WhatsApp Business number in digits only, without '+'")
+    if "did" in clean and not is_business_number(clean["did"]):
+        raise InvalidCredentialField("did", NOT_A_BUSINESS_NUMBER)
     for key, limit in MAX_LENGTH.items():
         if isinstance(clean.get(key), str) and len(clean[key]) > limit:
             raise InvalidCredentialField(key, f"must be at most {limit} characters")
     return clean
-
-
-def safe_url(url: str) -> str:
-    """The store URL with any password replaced by `***`, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
 
 
 def make_engine(url: str) -> Engine:

@@ -22,7 +22,6 @@ from rasa_chattigo.credentials._records import (
     info_from_row,
     make_engine,
     metadata,
-    safe_url,
     token_of,
 )
 from rasa_chattigo.errors import (
@@ -31,6 +30,7 @@ from rasa_chattigo.errors import (
     StoreError,
     UnknownBusinessNumber,
 )
+from rasa_chattigo.settings import safe_url
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ Used by `rasa-chattigo demo`, the end-to-end tests and the benchmarks, so all th
 same thing a user runs.
 """
 
-import asyncio
 import ctypes
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 import httpx
 
-from rasa_chattigo.client import ChattigoClient, Login
+from rasa_chattigo.client import Login, run_with_client
 from rasa_chattigo.credentials._providers import InlineCredentials
 from rasa_chattigo.settings import parse_settings
 
@@ -157,15 +156,7 @@ class LocalStack:
         settings = parse_settings({"base_url": self.sandbox_url, "did": did,
                                    "username": SANDBOX_USERNAME, "password": self.password})
         credentials = InlineCredentials(Login(did, SANDBOX_USERNAME, self.password))
-
-        async def register() -> None:
-            client = ChattigoClient(settings, credentials)
-            try:
-                await client.register_webhook(did, url)
-            finally:
-                await client.aclose()
-
-        asyncio.run(register())
+        run_with_client(settings, credentials, lambda client: client.register_webhook(did, url))
 
     def stop(self) -> None:
         """Stops every process this stack started."""

@@ -75,22 +75,24 @@ def _media(kind: str) -> Callable[[Dict[str, Any], str, Mapping[str, str]], Kind
         media = _part(message, kind, MediaObject, path)
         key = "voice" if kind == "audio" and media.voice else kind
         caption = media.caption if media.caption and media.caption.strip() else None
-        details = {
-            "media": {
-                "type": kind,
-                "id": media.id,
-                "mime_type": media.mime_type,
-                "sha256": media.sha256,
-                "url": media.url,
-                "caption": caption,
-                "filename": media.filename,
-                "voice": bool(media.voice),
-                "animated": bool(media.animated),
-            }
-        }
+        details = media_details(kind, url=media.url, caption=caption, mime_type=media.mime_type,
+                                filename=media.filename, media_id=media.id, sha256=media.sha256,
+                                voice=bool(media.voice), animated=bool(media.animated))
         return KindResult(caption or intent_text(intents[key]), key, details)
 
     return mapper
+
+
+def media_details(
+    kind: str, *, url: Optional[str], caption: Optional[str], mime_type: Optional[str],
+    filename: Optional[str], media_id: Optional[str] = None, sha256: Optional[str] = None,
+    voice: bool = False, animated: bool = False,
+) -> Dict[str, Any]:
+    """The `media` metadata of a photo, video, document, audio or sticker, in either format."""
+    return {"media": {
+        "type": kind, "id": media_id, "mime_type": mime_type, "sha256": sha256, "url": url,
+        "caption": caption, "filename": filename, "voice": voice, "animated": animated,
+    }}
 
 
 def location_result(location: LocationObject, intents: Mapping[str, str]) -> KindResult:

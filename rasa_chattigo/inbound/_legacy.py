@@ -11,6 +11,7 @@ from rasa_chattigo.inbound._kinds import (
     KindResult,
     intent_text,
     location_result,
+    media_details,
 )
 from rasa_chattigo.inbound._models import LocationObject, UnixTime, Wire, WireId
 from rasa_chattigo.inbound._types import Batch, InboundMessage, business_digits, validate
@@ -126,19 +127,9 @@ def _media(kind: str, message: LegacyMessage, intents: Mapping[str, str]) -> Kin
     if url is None and content and content.strip().startswith(("http://", "https://")):
         url, content = content.strip(), None
     caption = content if content and content.strip() else None
-    details = {
-        "media": {
-            "type": kind,
-            "id": None,
-            "mime_type": attachment.mimeType if attachment else None,
-            "sha256": None,
-            "url": url,
-            "caption": caption,
-            "filename": attachment.fileName if attachment else None,
-            "voice": False,
-            "animated": False,
-        }
-    }
+    details = media_details(kind, url=url, caption=caption,
+                            mime_type=attachment.mimeType if attachment else None,
+                            filename=attachment.fileName if attachment else None)
     return KindResult(caption or intent_text(intents[kind]), kind, details)
 
 

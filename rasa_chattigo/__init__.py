@@ -11,7 +11,7 @@ Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
 - `outbound`: bot responses to Chattigo send requests (pure).
 - `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
 - `credentials`: where each number's login comes from, encrypted; the admin API.
-- `compat`: every pydantic-, Sanic- and Rasa-version-specific call.
+- `compat`: every pydantic-, Sanic-, Rasa- and redis-version-specific call.
 - `cli`, `sandbox`, `devtools`: the `rasa-chattigo` command, the local Chattigo, the demo.
 
 The Rasa classes load on first use, so the sandbox and the CLI start without importing Rasa.

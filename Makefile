@@ -57,7 +57,8 @@ run: $(MODEL)
 shell: $(MODEL)
 	cd bot_project && CHATTIGO_BASE_URL=$${CHATTIGO_BASE_URL:-http://127.0.0.1:8090} \
 	  CHATTIGO_DID=$${CHATTIGO_DID:-5492644710400} CHATTIGO_USERNAME=$${CHATTIGO_USERNAME:-unused} \
-	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} ../$(BIN)/rasa shell -m models/current.tar.gz
+	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} \
+	  CHATTIGO_WEBHOOK_TOKEN=$${CHATTIGO_WEBHOOK_TOKEN:-unused-by-rasa-shell} ../$(BIN)/rasa shell -m models/current.tar.gz
 
 # The whole run's output and logs (pytest's DEBUG log file, the servers' logs) are then searched
 # for every password, token and key the tests use: none may appear.

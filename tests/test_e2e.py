@@ -127,7 +127,7 @@ def test_the_menu_survives_a_restart_of_rasa_run(stack):
     assert "3. Premium · 1000 Mb" in menu["payload"]["content"]
     stack.stop_rasa(0)
     url = stack.start_rasa(wait=True)
-    stack.register_webhook(f"{url}/webhooks/chattigo/webhook")
+    stack.register_webhook(stack.webhook_of(url))
     replies = user.say(type="text", text="3")
     assert "premium" in replies[0]["payload"]["content"].lower()
 

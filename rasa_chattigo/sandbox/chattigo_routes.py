@@ -15,6 +15,7 @@ from rasa_chattigo.sandbox.state import OUT
 from rasa_chattigo.sandbox.tokens import TokenRejected, token_from_header
 from rasa_chattigo.sandbox.validation import validate_send
 from rasa_chattigo.sandbox.whatsapp import new_wamid
+from rasa_chattigo.logsafe import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasa_chattigo.sandbox.app import Sandbox
@@ -86,7 +87,7 @@ class ChattigoRoutes:
             logger.info("Sandbox: webhook registration refused: %s", reason)
             return error(403, "forbidden", reason, "waId")
         self.state.webhooks[did] = url
-        logger.info("Sandbox: webhook of %s registered: %s", did, url)
+        logger.info("Sandbox: webhook of %s registered: %s", did, redact_url(url))
         return web.json_response({"waId": did, "externalWebhook": url})
 
     async def send(self, request: web.Request) -> web.Response:

@@ -70,7 +70,6 @@ class WebhookHandler:
             summary = await self._dispatch(parsed, on_new_message, request.app)
         except WebhookRejected as exc:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
-            sanic_api.refuse_body(request)  # never read (or spin on) what is left of it
             return _error(exc.status, exc.reason)
         except InvalidPayload as exc:
             logger.warning("Webhook body refused: %s", shown(exc))
@@ -90,7 +89,11 @@ class WebhookHandler:
         return sanic_api.json_response(summary)
 
     async def _verify(self, request: Any) -> bytes:
-        self._guard.check_content_length(request.headers.get("content-length"))
+        try:
+            self._guard.check_content_length(request.headers.get("content-length"))
+        except WebhookRejected:
+            sanic_api.refuse_body(request)  # never read (nor spin on) a body announced so
+            raise
         body = await sanic_api.read_body(request, self._settings.max_body_bytes)
         self._guard.check(
             headers=request.headers, query=sanic_api.request_query(request),

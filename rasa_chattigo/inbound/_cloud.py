@@ -65,7 +65,7 @@ def _parse_entry(raw: Any, path: str, batch: Batch) -> None:
 def _parse_change(raw: Any, path: str, waba_id: Optional[str], batch: Batch) -> None:
     change = validate(Change, raw, path)
     if change.field not in (None, "messages"):
-        logger.debug("Ignoring %s: field %s is not 'messages'", path, shown(change.field))
+        logger.debug("Ignoring %s: field %r is not 'messages'", path, shown(change.field))
         return
     value_path = f"{path}.value"
     value = validate(Value, change.value, value_path)

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from typing import Any, Dict, Tuple
 
 #: A message id longer than this is replaced by `sha256:<hex digest>` (still deduplicated).
@@ -15,7 +16,7 @@ MAX_TEXT_CHARS = 4096
 #: Profile names, titles and other short labels are cut here.
 MAX_NAME_CHARS = 256
 #: A Flow reply's `response_json` longer than this is not parsed; metadata keeps it cut.
-MAX_FLOW_JSON_CHARS = 64 * 1024
+MAX_FLOW_JSON_CHARS = 1024 * 1024
 #: At most this many Flow response fields become entities ...
 MAX_FLOW_ENTITIES = 32
 #: ... each with a name of at most this many characters ...
@@ -29,6 +30,7 @@ MAX_DEPTH = 32
 
 DEEP_MARKER = "[nested too deeply]"
 _REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:
@@ -57,7 +59,7 @@ def clean_text(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return _SURROGATE.sub(_REPLACEMENT, text)
     return text
 
 

@@ -4,7 +4,6 @@ from typing import Any, Dict
 
 import pytest
 
-from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._parse import InboundMessage, parse_webhook
 
 from conftest import DID, USER, load_fixture, parsing_settings

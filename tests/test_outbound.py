@@ -1,8 +1,8 @@
 """Rasa responses to Chattigo send requests: exact bodies, order, and errors naming the field."""
 
-from dataclasses import replace
 import copy
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest

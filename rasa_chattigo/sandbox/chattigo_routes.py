@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, List
 from aiohttp import web
 
 from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.logsafe import redact_url
 from rasa_chattigo.sandbox.cloud import validate_cloud
 from rasa_chattigo.sandbox.fields import Fields, NotPermitted
 from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
@@ -15,7 +16,6 @@ from rasa_chattigo.sandbox.state import OUT
 from rasa_chattigo.sandbox.tokens import TokenRejected, token_from_header
 from rasa_chattigo.sandbox.validation import validate_send
 from rasa_chattigo.sandbox.whatsapp import new_wamid
-from rasa_chattigo.logsafe import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasa_chattigo.sandbox.app import Sandbox

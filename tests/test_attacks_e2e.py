@@ -9,12 +9,12 @@ from typing import Any, Dict, Iterator, List
 
 import httpx
 import pytest
+from test_attacks import flow_reply, head, raw_exchange
+from test_e2e import DID, ensure_model
 
 from rasa_chattigo.devtools._stack import LocalStack
 
 from conftest import load_fixture, server_logs
-from test_attacks import flow_reply, head, raw_exchange
-from test_e2e import DID, ensure_model
 
 pytestmark = pytest.mark.e2e
 

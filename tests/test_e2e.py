@@ -165,7 +165,8 @@ def test_two_numbers_served_by_one_rasa_run_reply_from_the_number_addressed():
     key = generate_key()
     store = f"sqlite:///{logs / 'credentials.db'}"
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
-        "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}", "credentials_store": store}}))
+        "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}", "credentials_store": store,
+        "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}"}}))
     stack = LocalStack(PROJECT, model, did=DID, logs=logs,
                        credentials=str(logs / "credentials.yml"),
                        extra_env={"CHATTIGO_SECRET_KEY": key}, sandbox_args=["--did", SECOND_DID])

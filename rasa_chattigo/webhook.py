@@ -84,7 +84,7 @@ class WebhookHandler:
         except Unavailable as exc:
             return _error(503, str(exc))
         except ChattigoError as exc:  # credentials store down, a row no key opens, ...
-            logger.error("Webhook not processed: %s", exc)
+            logger.error("Webhook not processed: %s", shown(exc))
             return _error(503, str(exc))
         return sanic_api.json_response(summary)
 

@@ -141,17 +141,15 @@ def add_admin_routes(
 ) -> bool:
     """Adds the credentials admin routes to the channel's blueprint, when a token is set.
 
-    Routes (under the blueprint's prefix): `GET|POST /admin/credentials`,
-    `GET|PATCH|PUT|DELETE /admin/credentials/<did>`, `POST /admin/credentials/<did>/test`.
-    Passwords are accepted, never returned. Bodies are read only once the token is checked,
-    and at most `MAX_BODY_BYTES` of them.
+    Routes (under the blueprint's prefix): `GET|POST /admin/credentials`, `GET|PATCH|PUT|DELETE
+    /admin/credentials/<did>`, `POST /admin/credentials/<did>/test`. Passwords are accepted,
+    never returned. A body is read only after the token check, `MAX_BODY_BYTES` at most.
 
     Args:
         blueprint: the channel's Sanic blueprint.
         store: where the credentials live.
         admin_token: the Bearer token callers must send; empty or None leaves the API off.
-        login_check: `await login_check(did)` logs the number in to Chattigo, raising a
-            ChattigoError on failure.
+        login_check: `await login_check(did)` logs the number in, raising a ChattigoError.
 
     Returns:
         Whether the routes were added.

@@ -34,9 +34,8 @@ def parse_webhook(
         received_at: Unix seconds to use when a message carries no timestamp
             (default: now).
 
-    A message that cannot be mapped (its kind's object missing or broken) still reaches the
-    bot, as the `unsupported` intent with what was received in metadata, and is listed in
-    `problems`; one that names no sender is only listed.
+    A message that cannot be mapped still reaches the bot as the `unsupported` intent (what was
+    received in metadata) and is listed in `problems`; one naming no sender is only listed.
 
     Raises:
         InvalidPayload: the body is not an object, is in no known format, or its top level is

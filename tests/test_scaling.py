@@ -99,7 +99,8 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
-        "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2"}}))
+        "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2",
+        "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}"}}))
     stack = LocalStack(PROJECT, model, did=DID, logs=logs,
                        endpoints=str(logs / "endpoints.yml"),
                        credentials=str(logs / "credentials.yml"))
@@ -109,7 +110,8 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
     async def converse(http: httpx.AsyncClient, user: str, urls: List[str]) -> None:
         for step, text in enumerate(STEPS):
             body = build_cloud_webhook("text", did=DID, msisdn=user, text=text)
-            answers = await asyncio.gather(*(http.post(url, json=body) for url in urls))
+            answers = await asyncio.gather(*(http.post(url, json=body, headers=auth)
+                                             for url in urls))
             assert sorted(a.json()["messages"] for a in answers) == [0, 1]
             assert sorted(a.json()["duplicates"] for a in answers) == [0, 1]
             deadline = time.monotonic() + 60
@@ -119,6 +121,7 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
                     break
                 await asyncio.sleep(0.2)
 
+    auth = {"X-Webhook-Token": stack.webhook_token}  # in a header: httpx logs URLs
     with stack:
         stack.start(rasa_instances=2)
         urls = [f"{url}/webhooks/chattigo/webhook" for url in stack.rasa_urls]

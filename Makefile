@@ -125,7 +125,8 @@ $(PRO_MODEL): $(PRO_STAMP_311) $(BOT_SOURCES) | require-license
 shell: $(MODEL)
 	cd bot_project && CHATTIGO_BASE_URL=$${CHATTIGO_BASE_URL:-http://127.0.0.1:8090} \
 	  CHATTIGO_DID=$${CHATTIGO_DID:-5492644710400} CHATTIGO_USERNAME=$${CHATTIGO_USERNAME:-unused} \
-	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} ../$(BIN)/rasa shell -m models/current.tar.gz
+	  CHATTIGO_PASSWORD=$${CHATTIGO_PASSWORD:-unused} \
+	  CHATTIGO_WEBHOOK_TOKEN=$${CHATTIGO_WEBHOOK_TOKEN:-unused-by-rasa-shell} ../$(BIN)/rasa shell -m models/current.tar.gz
 
 # The web chat's browser tests need Debian's chromium and chromium-driver: installed here when
 # running as root (CI) and missing; elsewhere nothing happens and those tests skip, saying why.

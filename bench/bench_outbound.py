@@ -27,7 +27,7 @@ def run() -> Dict[str, Dict[str, float]]:
             {"title": "Reprogramar", "payload": "/reprogramar"},
         ],
     }
-    assert len(build_requests(long, ctx, settings)) == 3
+    assert len(build_requests(long, ctx, settings)) == 4  # Chattigo's 3,000 characters
     return {
         "short_text": time_per_call(lambda: build_requests(short, ctx, settings), 5000),
         "text_10000": time_per_call(lambda: build_requests(long, ctx, settings), 200),

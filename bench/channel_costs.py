@@ -29,7 +29,7 @@ REPLY_TEXT = "¡Hola! Soy Aynux, el asistente de Aynux Telecom. ¿En qué te pue
 
 def _channel_settings(base_url: str) -> Dict[str, Any]:
     return {"base_url": base_url, "did": DID, "username": USERNAME, "password": PASSWORD,
-            "bot_name": "Aynux"}
+            "bot_name": "Aynux", "allowed_ips": ["127.0.0.1/32"]}
 
 
 async def _send_round(output: ChattigoOutput, replies: int) -> float:
@@ -104,7 +104,9 @@ async def _memory_once(conversations: int, rep: int) -> Dict[str, float]:
         handed[0] += 1
         return gate
 
-    channel = ChattigoInput.from_credentials(_channel_settings("http://127.0.0.1:9"))
+    # every conversation is held in flight at once: the backlog must not refuse any
+    channel = ChattigoInput.from_credentials({**_channel_settings("http://127.0.0.1:9"),
+                                              "max_pending_messages": conversations + 1})
     app = Sanic(f"bench_memory_{rep}", configure_logging=False)
     app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/chattigo")
     bodies = [json.dumps(build_cloud_webhook(

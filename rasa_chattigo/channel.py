@@ -17,7 +17,7 @@ from rasa_chattigo.errors import (
     ChattigoStartupError,
     UnknownBusinessNumber,
 )
-from rasa_chattigo.guard import RedactTokenFilter
+from rasa_chattigo.logsafe import install_redaction, shown
 from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
@@ -72,23 +72,26 @@ class ChattigoOutput(OutputChannel):
             did, msisdn = self._address(recipient_id)
             login = await self._credentials.get(did)
             context = SendContext(did=did, msisdn=msisdn, bot_name=login.bot_name,
-                                  channel=self._settings.channel)
+                                  channel=self._settings.channel,
+                                  text_limit=self._settings.max_text_length)
             requests = build_requests(message, context, self._settings)
         except ChattigoError as exc:
-            logger.error("Cannot send a reply to %s: %s", recipient_id, exc)
+            logger.error("Cannot send a reply to %s: %s", shown(recipient_id), shown(exc))
             return
         if self._menus is not None:
             self._menus.remember(recipient_id, message)
         for request in requests:
             if not self._settings.sending_enabled:
-                logger.info("[TEST MODE] would send to %s via %s: %s", request.recipient,
-                            request.path, json.dumps(request.json, ensure_ascii=False))
+                logger.info("[TEST MODE] would send to %s via %s: %s", shown(request.recipient),
+                            request.path, shown(json.dumps(request.json, ensure_ascii=False),
+                                                limit=10_000))
                 continue
             try:
                 await self._client.send(did, request)
             except ChattigoError as exc:
                 logger.error("Reply %s to %s from DID %s was not delivered: %s",
-                             request.message_id, request.recipient, did, exc)
+                             request.message_id, shown(request.recipient), shown(did),
+                             shown(exc))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
@@ -196,7 +199,8 @@ class ChattigoInput(InputChannel):
     def blueprint(self, on_new_message: OnNewMessage) -> sanic_api.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
         bp = sanic_api.new_blueprint(f"chattigo_webhook_{id(self)}")
-        redact_access_log()
+        install_redaction(self.settings.webhook_token or "")
+        sanic_api.guard_content_length(bp)
 
         @bp.get("/")
         async def health(request: sanic_api.Request) -> sanic_api.HTTPResponse:
@@ -221,12 +225,6 @@ class ChattigoInput(InputChannel):
         if store is not None:
             store.close()
 
-
-def redact_access_log() -> None:
-    """Keeps the webhook token out of Sanic's access log (added once per process)."""
-    access = logging.getLogger("sanic.access")
-    if not any(isinstance(f, RedactTokenFilter) for f in access.filters):
-        access.addFilter(RedactTokenFilter())
 
 
 def _add_admin_routes(bp: sanic_api.Blueprint, channel: ChattigoInput) -> None:

@@ -18,6 +18,7 @@ from rasa_chattigo.errors import (
     ServerError,
     TransportError,
 )
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.outbound._build import OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
 
@@ -130,7 +131,7 @@ class ChattigoClient:
                 raise AuthenticationError(answer.status_code, "login answer has no access_token")
             self._tokens[did] = _Token(value, self._clock())
             self.logins += 1
-            logger.info("Logged in to Chattigo for DID %s", did)
+            logger.info("Logged in to Chattigo for DID %s", shown(did))
             return value
 
     def _fresh_token(self, did: str) -> Optional[str]:
@@ -218,7 +219,7 @@ class ChattigoClient:
                 delay = self._backoff(attempt, exc)
                 logger.warning(
                     "Chattigo %s %s for %s failed (%s); attempt %d of %d, retrying in %.2fs",
-                    method, path, what, exc, attempt, attempts, delay,
+                    method, path, what, shown(exc), attempt, attempts, delay,
                 )
                 await self._sleep(delay)
         raise ChattigoError("unreachable")  # pragma: no cover - the loop returns or raises

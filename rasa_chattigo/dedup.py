@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INFLIGHT_TTL_SECONDS = 600.0
 DEFAULT_MAX_ENTRIES = 100_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+#: What one remembered id costs besides its characters: the dict slot, the float, the str header.
+ENTRY_OVERHEAD_BYTES = 120
 
 # Deletes the claim only if it still holds the value this store wrote, so an instance
 # never releases a claim another instance made after ours expired.
@@ -56,6 +59,8 @@ class MemoryDedupStore:
         ttl_seconds: how long a done id is remembered.
         inflight_ttl_seconds: how long an unfinished claim blocks redeliveries.
         max_entries: bound on remembered ids; the oldest are forgotten first when full.
+        max_bytes: bound on the memory the ids take (their UTF-8 bytes plus
+            `ENTRY_OVERHEAD_BYTES` each); the oldest are forgotten first when full.
         clock: monotonic seconds; injectable for tests.
     """
 
@@ -65,11 +70,16 @@ class MemoryDedupStore:
         ttl_seconds: float,
         inflight_ttl_seconds: float = DEFAULT_INFLIGHT_TTL_SECONDS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_ttls(ttl_seconds, inflight_ttl_seconds)
         if max_entries < 1:
             raise ConfigError("dedup_max_entries", "must be at least 1")
+        if max_bytes < 1:
+            raise ConfigError("dedup_max_bytes", "must be at least 1")
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._ttl = ttl_seconds
         self._inflight_ttl = inflight_ttl_seconds
         self._max_entries = max_entries
@@ -87,45 +97,64 @@ class MemoryDedupStore:
         self._purge()
         if key in self._inflight or key in self._done:
             return False
-        self._make_room()
-        self._inflight[key] = self._clock() + self._inflight_ttl
+        self._put(self._inflight, key, self._clock() + self._inflight_ttl)
         return True
 
     async def complete(self, key: str) -> None:
         """See `DedupStore.complete`."""
         _check_key(key)
         self._purge()
-        self._inflight.pop(key, None)
-        self._done.pop(key, None)
-        self._make_room()
-        self._done[key] = self._clock() + self._ttl
+        self._drop(self._inflight, key)
+        self._drop(self._done, key)
+        self._put(self._done, key, self._clock() + self._ttl)
 
     async def release(self, key: str) -> None:
         """See `DedupStore.release`; a done id stays done."""
         _check_key(key)
-        self._inflight.pop(key, None)
+        self._drop(self._inflight, key)
 
     async def aclose(self) -> None:
         """Forgets everything."""
         self._inflight.clear()
         self._done.clear()
+        self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """What the remembered ids take, as `max_bytes` counts it."""
+        return self._bytes
+
+    def _put(self, entries: "OrderedDict[str, float]", key: str, expiry: float) -> None:
+        self._make_room(_cost(key))
+        entries[key] = expiry
+        self._bytes += _cost(key)
+
+    def _drop(self, entries: "OrderedDict[str, float]", key: str) -> None:
+        if entries.pop(key, None) is not None:
+            self._bytes -= _cost(key)
 
     def _purge(self) -> None:
         now = self._clock()
         for entries in (self._inflight, self._done):
             while entries and next(iter(entries.values())) <= now:
-                entries.popitem(last=False)
+                self._bytes -= _cost(entries.popitem(last=False)[0])
 
-    def _make_room(self) -> None:
-        while len(self) >= self._max_entries:
+    def _make_room(self, needed: int) -> None:
+        while len(self) >= self._max_entries or (len(self) and
+                                                 self._bytes + needed > self._max_bytes):
             if not self._warned_full:
                 logger.warning(
-                    "Dedup memory store full (%d ids); forgetting the oldest. "
-                    "Raise the limit or use dedup_store: redis://...",
-                    self._max_entries,
+                    "Dedup memory store full (%d ids, %d bytes); forgetting the oldest. "
+                    "Raise dedup_max_entries / dedup_max_bytes or use dedup_store: redis://...",
+                    len(self), self._bytes,
                 )
                 self._warned_full = True
-            (self._done or self._inflight).popitem(last=False)
+            oldest, _ = (self._done or self._inflight).popitem(last=False)
+            self._bytes -= _cost(oldest)
+
+
+def _cost(key: str) -> int:
+    return len(key.encode("utf-8", "replace")) + ENTRY_OVERHEAD_BYTES
 
 
 class RedisDedupStore:
@@ -232,6 +261,7 @@ def create_dedup_store(
     namespace: str = "rasa_chattigo",
     inflight_ttl_seconds: float = DEFAULT_INFLIGHT_TTL_SECONDS,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DedupStore:
     """Builds the store named by the `dedup_store` setting.
 
@@ -240,7 +270,8 @@ def create_dedup_store(
         ttl_seconds: the `dedup_ttl_seconds` setting.
         namespace: Redis key prefix.
         inflight_ttl_seconds: how long an unfinished claim blocks redeliveries.
-        max_entries: bound on the memory store.
+        max_entries: bound on the memory store's ids.
+        max_bytes: bound on the memory store's bytes.
 
     Raises:
         ConfigError: naming `dedup_store` or `dedup_ttl_seconds`.
@@ -251,6 +282,7 @@ def create_dedup_store(
             ttl_seconds=ttl_seconds,
             inflight_ttl_seconds=inflight_ttl_seconds,
             max_entries=max_entries,
+            max_bytes=max_bytes,
         )
     if not text.lower().startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("dedup_store", "must be 'memory' or a redis://, rediss:// or unix:// URL")
@@ -292,4 +324,5 @@ def dedup_store_from_settings(settings: ChattigoSettings) -> DedupStore:
         ttl_seconds=settings.dedup_ttl_seconds,
         inflight_ttl_seconds=settings.dedup_inflight_ttl_seconds,
         max_entries=settings.dedup_max_entries,
+        max_bytes=settings.dedup_max_bytes,
     )

@@ -16,6 +16,7 @@
     ├── Unavailable                 a dependency is down for now: answer 503, Chattigo redelivers
     │   ├── DedupUnavailable        the shared dedup store cannot be reached
     │   ├── DispatcherClosed        shutting down, accepting no new messages
+    │   ├── Overloaded              `max_pending_messages` reached: 503 with Retry-After
     │   └── ProcessingFailed        `ack: inline`: the bot failed on a message
     ├── ChattigoAPIError            Chattigo answered, but not with success
     │   ├── AuthenticationError     login or token refused
@@ -159,6 +160,15 @@ class DedupUnavailable(Unavailable):
 
 class DispatcherClosed(Unavailable):
     """The server is shutting down and accepts no new work."""
+
+
+class Overloaded(Unavailable):
+    """The backlog of messages waiting for the bot is full; `retry_after` is in seconds."""
+
+    def __init__(self, pending: int, retry_after: int) -> None:
+        self.pending = pending
+        self.retry_after = retry_after
+        super().__init__(f"{pending} messages are waiting for the bot; retry later")
 
 
 class ProcessingFailed(Unavailable):

@@ -5,11 +5,14 @@ import hmac
 import ipaddress
 import logging
 import re
-from typing import Iterable, List, Mapping, Optional, Sequence, Union
-from urllib.parse import parse_qsl, unquote_plus
+from typing import List, Mapping, Optional, Sequence, Union
+from urllib.parse import parse_qsl
 
 from rasa_chattigo.errors import ConfigError, WebhookRejected
+from rasa_chattigo.logsafe import RedactTokenFilter, redact_url
 from rasa_chattigo.settings import ChattigoSettings
+
+__all__ = ["RedactTokenFilter", "WebhookGuard", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +24,6 @@ MIN_TOKEN_LENGTH = 16
 
 _SIGNATURE_PREFIX = "sha256="
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
-_QUERY_IN_TEXT = re.compile(r"\?([^\s#]*)")
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -42,10 +44,12 @@ class WebhookGuard:
 
     Raises:
         ConfigError: a CIDR in `allowed_ips` or `trusted_proxies` is not valid,
-            or `max_body_bytes` is not positive.
+            `max_body_bytes` is not positive, or no rule is set and `allow_unauthenticated`
+            is not true (the webhook fails closed).
     """
 
     def __init__(self, settings: ChattigoSettings) -> None:
+        _check_authentication(settings)
         if settings.max_body_bytes <= 0:
             raise ConfigError("max_body_bytes", "must be a positive number of bytes")
         self._max_body = settings.max_body_bytes
@@ -63,7 +67,7 @@ class WebhookGuard:
         )
 
     def check_content_length(self, value: Optional[str]) -> None:
-        """Refuses an announced body that is too large, before it is read.
+        """Refuses an announced body that is too large or not a length, before it is read.
 
         Args:
             value: the Content-Length header, or None when absent (then `check` decides).
@@ -74,9 +78,9 @@ class WebhookGuard:
         if value is None:
             return
         text = value.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise WebhookRejected(400, "Content-Length is not a non-negative integer")
-        self._check_size(int(text))
+        self._check_size(int(text) if len(text) <= 18 else self._max_body + 1)
 
     def check(
         self,
@@ -130,11 +134,14 @@ class WebhookGuard:
             return
         offered = _query_values(query, TOKEN_PARAM) + _header_values(headers, TOKEN_HEADER)
         offered += [_bearer(value) for value in _header_values(headers, "Authorization")]
-        candidates = [value.encode() for value in offered if value]
+        candidates = {value for value in offered if value}
         if not candidates:
             raise WebhookRejected(401, "webhook token missing")
-        # compare_digest on bytes never raises on a length mismatch or non-ASCII input
-        if not any(hmac.compare_digest(candidate, self._token) for candidate in candidates):
+        if len(candidates) > 1:  # one guess per request, however it is sent
+            raise WebhookRejected(401, "more than one webhook token")
+        (candidate,) = candidates
+        # Sanic keeps undecodable header bytes as surrogates: never a token, never an error
+        if not candidate.isascii() or not hmac.compare_digest(candidate.encode(), self._token):
             raise WebhookRejected(401, "webhook token wrong")
 
     def _check_signature(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -147,7 +154,8 @@ class WebhookGuard:
             raise WebhookRejected(401, f"{SIGNATURE_HEADER} header malformed, want sha256=<hex>")
         # hash the raw bytes: Meta signs its escaped-unicode serialisation, not a re-encoding
         expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
-        offered = [value[len(_SIGNATURE_PREFIX) :].lower().encode() for value in values]
+        offered = [value[len(_SIGNATURE_PREFIX) :].lower().encode() for value in values
+                   if value.isascii()]
         if not any(hmac.compare_digest(candidate, expected) for candidate in offered):
             raise WebhookRejected(401, f"{SIGNATURE_HEADER} does not match the body")
 
@@ -169,47 +177,6 @@ class WebhookGuard:
                 # an unparseable hop means the chain cannot be trusted beyond this point
                 return address
         return _address(hops[0]) if hops else peer
-
-
-def redact_url(url: str, params: Iterable[str] = (TOKEN_PARAM,)) -> str:
-    """Replaces the value of the `token` query parameter with `***`, keeping the rest as is.
-
-    Works on a path (`/webhooks/chattigo/webhook?token=...`), a full URL, or a whole log
-    line such as Sanic's access-log `request` field (`POST http://host/path?token=... `).
-
-    Args:
-        url: the text to clean.
-        params: query parameter names to redact (compared after percent-decoding, any case).
-
-    Returns:
-        The text with each such parameter's value replaced by `***`.
-    """
-    names = {name.lower() for name in params}
-
-    def redact_query(match: "re.Match[str]") -> str:
-        pieces = []
-        for piece in match.group(1).split("&"):
-            name, equals, _ = piece.partition("=")
-            hidden = equals and unquote_plus(name).strip().lower() in names
-            pieces.append(f"{name}=***" if hidden else piece)
-        return "?" + "&".join(pieces)
-
-    return _QUERY_IN_TEXT.sub(redact_query, url)
-
-
-class RedactTokenFilter(logging.Filter):
-    """Logging filter that redacts the webhook token from Sanic access-log records.
-
-    Sanic puts `"<METHOD> <url>"` in the record's `request` attribute; attach with
-    `logging.getLogger("sanic.access").addFilter(RedactTokenFilter())`.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrites `record.request` in place; never drops a record."""
-        request = getattr(record, "request", None)
-        if isinstance(request, str):
-            record.request = redact_url(request)
-        return True
 
 
 def _networks(key: str, values: Sequence[str]) -> List[Network]:
@@ -269,12 +236,26 @@ def _bearer(value: str) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
+def _check_authentication(settings: ChattigoSettings) -> None:
+    """Fails closed: a webhook anyone may call must be asked for by name."""
+    if settings.webhook_token or settings.app_secret or settings.allowed_ips:
+        return
+    if not settings.allow_unauthenticated:
+        raise ConfigError(
+            "webhook_token",
+            "the webhook has no authentication: set webhook_token (and register the webhook "
+            "URL with ?token=...), app_secret or allowed_ips; or allow_unauthenticated: true "
+            "to accept any caller on purpose",
+        )
+
+
 def _warn_about(settings: ChattigoSettings) -> None:
     token = settings.webhook_token
     if not (token or settings.app_secret or settings.allowed_ips):
         logger.warning(
-            "The Chattigo webhook accepts any caller: set webhook_token (and put it in the URL "
-            "registered with Chattigo), allowed_ips or app_secret"
+            "The Chattigo webhook accepts any caller (allow_unauthenticated: true): set "
+            "webhook_token (and put it in the URL registered with Chattigo), allowed_ips or "
+            "app_secret"
         )
     if token and len(token) < MIN_TOKEN_LENGTH:
         logger.warning(

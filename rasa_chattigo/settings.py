@@ -9,6 +9,13 @@ from rasa_chattigo.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://channels.chattigo.com/bsp-cloud-chattigo-isv"
 
+#: Chattigo documents 3,000 characters for a send's `content`; WhatsApp allows 4,096.
+CHATTIGO_TEXT_LIMIT = 3000
+WHATSAPP_TEXT_LIMIT = 4096
+#: What a user hears when the bot fails on their message (`fallback_reply`).
+DEFAULT_FALLBACK_REPLY = ("Lo siento, no pude procesar tu mensaje. "
+                          "Por favor, inténtalo de nuevo más tarde.")
+
 #: What the bot receives for a WhatsApp message that carries no text of its own.
 #: Keys are message kinds (the `type` of a Cloud API message, lower-cased legacy types,
 #: plus `voice` for voice notes and `unknown` as the fallback); values are Rasa intents.
@@ -64,6 +71,7 @@ class ChattigoSettings(BaseModel):
     dry_run: bool = False
     buttons: str = "menu"
     cloud_api_version: str = "v15.0"
+    max_text_length: int = CHATTIGO_TEXT_LIMIT
     timeout: float = 10.0
     max_attempts: int = 3
     backoff_seconds: float = 0.5
@@ -86,6 +94,10 @@ class ChattigoSettings(BaseModel):
     dedup_ttl_seconds: float = 24 * 3600
     dedup_inflight_ttl_seconds: float = 600.0
     dedup_max_entries: int = 100_000
+    dedup_max_bytes: int = 32 * 1024 * 1024
+    allow_unauthenticated: bool = False
+    max_pending_messages: int = 1000
+    fallback_reply: str = DEFAULT_FALLBACK_REPLY
 
     # administration
     admin_token: Optional[str] = None
@@ -125,10 +137,17 @@ class ChattigoSettings(BaseModel):
                 raise ValueError(f"intent for '{kind}' must be a plain intent name, got {intent!r}")
         return value
 
-    @validator("max_attempts")
-    def _attempts(cls, value: int) -> int:
+    @validator("max_attempts", "max_pending_messages", "dedup_max_bytes")
+    def _at_least_one(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @validator("max_text_length")
+    def _text_length(cls, value: int) -> int:
+        if not 1 <= value <= WHATSAPP_TEXT_LIMIT:
+            raise ValueError(f"must be between 1 and {WHATSAPP_TEXT_LIMIT} (WhatsApp's limit); "
+                             f"Chattigo documents {CHATTIGO_TEXT_LIMIT}")
         return value
 
     @property
@@ -216,3 +235,4 @@ def parse_settings(credentials: Optional[Mapping[str, Any]]) -> ChattigoSettings
                     "is required (or name a credentials_store holding one row per number)",
                 )
     return settings
+

@@ -16,6 +16,7 @@ from rasa_chattigo.errors import (
     ChattigoError,
     DispatcherClosed,
     InvalidPayload,
+    Overloaded,
     ProcessingFailed,
     Unavailable,
     UnknownBusinessNumber,
@@ -23,11 +24,15 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.guard import WebhookGuard
 from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+#: The Retry-After of a 503 answered while `max_pending_messages` are waiting.
+RETRY_AFTER_SECONDS = 5
 
 
 class WebhookHandler:
@@ -67,21 +72,28 @@ class WebhookHandler:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
             return _error(exc.status, exc.reason)
         except InvalidPayload as exc:
-            logger.warning("Webhook body refused: %s", exc)
+            logger.warning("Webhook body refused: %s", shown(exc))
             return _error(400, exc.reason, field=exc.field)
         except UnknownBusinessNumber as exc:
             logger.warning("Webhook for business number %s refused: no enabled credentials",
-                           exc.did)
+                           shown(exc.did))
             return _error(403, str(exc))
+        except Overloaded as exc:
+            logger.warning("Webhook refused for now: %s", exc)
+            return _error(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
         except Unavailable as exc:
             return _error(503, str(exc))
         except ChattigoError as exc:  # credentials store down, a row no key opens, ...
-            logger.error("Webhook not processed: %s", exc)
+            logger.error("Webhook not processed: %s", shown(exc))
             return _error(503, str(exc))
         return sanic_api.json_response(summary)
 
     async def _verify(self, request: Any) -> bytes:
-        self._guard.check_content_length(request.headers.get("content-length"))
+        try:
+            self._guard.check_content_length(request.headers.get("content-length"))
+        except WebhookRejected:
+            sanic_api.refuse_body(request)  # never read (nor spin on) a body announced so
+            raise
         body = await sanic_api.read_body(request, self._settings.max_body_bytes)
         self._guard.check(
             headers=request.headers, query=sanic_api.request_query(request),
@@ -115,7 +127,7 @@ class WebhookHandler:
             await self._credentials.get(did)
         except UnknownBusinessNumber:
             logger.warning("Message %s for business number %s refused: no enabled credentials",
-                           message.message_id, did)
+                           shown(message.message_id), shown(did))
             return False
         return True
 
@@ -126,8 +138,11 @@ class WebhookHandler:
         key = f"{did}:{message.message_id}"
         if not self._dispatcher.accepting:
             raise DispatcherClosed("shutting down, not accepting new messages")
+        pending = self._dispatcher.pending
+        if pending >= self._settings.max_pending_messages:
+            raise Overloaded(pending, RETRY_AFTER_SECONDS)
         if not await self._dedup.claim(key):
-            logger.debug("Message %s already handled, ignoring redelivery", key)
+            logger.debug("Message %s already handled, ignoring redelivery", shown(key))
             return None
         sender_id = self._sender_id(did, message.sender_id)
         job = _Job(self, message, sender_id, key, on_new_message, app)
@@ -148,19 +163,34 @@ class WebhookHandler:
         self, message: InboundMessage, sender_id: str, key: str,
         on_new_message: OnNewMessage, app: Any,
     ) -> None:
-        """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
+        """Hands one message to Rasa, and marks it done.
+
+        A message the bot fails on is a poison message: logged with its id and reason, marked
+        done all the same (a redelivery would fail again, for ever) and answered with
+        `fallback_reply`. Only a shutdown releases it, so that Chattigo redelivers it.
+        """
         try:
             await on_new_message(await self._user_message(message, sender_id, app))
-        except BaseException as exc:  # cancelled at shutdown too: Chattigo must redeliver it
-            if isinstance(exc, Exception):
-                logger.exception("The bot failed on message %s from %s", message.message_id,
-                                 sender_id)
-            else:
-                logger.error("Message %s from %s was not processed before shutdown",
-                             message.message_id, sender_id)
+        except Exception as exc:
+            logger.error("The bot failed on message %s from %s (%s: %s); answered with the "
+                         "fallback reply, not redelivered", shown(message.message_id),
+                         shown(sender_id), type(exc).__name__, shown(exc),
+                         exc_info=logger.isEnabledFor(logging.DEBUG))
+            await self._settle(self._dedup.complete, key)
+            await self._fallback(sender_id)
+            return
+        except BaseException:  # cancelled at shutdown: Chattigo must redeliver it
+            logger.error("Message %s from %s was not processed before shutdown",
+                         shown(message.message_id), shown(sender_id))
             await self._settle(self._dedup.release, key)
             raise
         await self._settle(self._dedup.complete, key)
+
+    async def _fallback(self, sender_id: str) -> None:
+        try:
+            await self._output().send_text_message(sender_id, self._settings.fallback_reply)
+        except Exception as exc:  # the output channel logs its own failures; this is a bug
+            logger.error("Fallback reply to %s failed: %s", shown(sender_id), type(exc).__name__)
 
     async def _user_message(
         self, message: InboundMessage, sender_id: str, app: Any
@@ -170,7 +200,8 @@ class WebhookHandler:
             text, sender_id, typed=message.kind == "text", memory=self._menus,
             tracker_store=rasa_api.app_tracker_store(app))
         if payload is not None:
-            logger.debug("Menu answer %r from %s becomes %r", text, sender_id, payload)
+            logger.debug("Menu answer %r from %s becomes %r", shown(text), shown(sender_id),
+                         shown(payload))
             text = payload
         return UserMessage(
             text=text, output_channel=self._output(), sender_id=sender_id,
@@ -185,7 +216,7 @@ class WebhookHandler:
         try:
             await mark(key)
         except Unavailable as exc:
-            logger.error("Could not record the outcome of message %s: %s", key, exc)
+            logger.error("Could not record the outcome of message %s: %s", shown(key), exc)
 
 
 class _Job:
@@ -243,5 +274,7 @@ def _decode(body: bytes) -> Any:
         raise InvalidPayload("body", "JSON nested too deeply") from None
 
 
-def _error(status: int, reason: str, **extra: Any) -> Any:
-    return sanic_api.json_response({"status": "error", "reason": reason, **extra}, status=status)
+def _error(status: int, reason: str, headers: Optional[Dict[str, str]] = None,
+           **extra: Any) -> Any:
+    return sanic_api.json_response({"status": "error", "reason": reason, **extra}, status=status,
+                                   headers=headers)

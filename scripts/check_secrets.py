@@ -1,9 +1,12 @@
 """Fails when a secret shows up in a test run's output or logs.
 
-Secrets looked for: every issued JWT (Chattigo access tokens have that form), and every string
+Secrets looked for: every issued JWT (Chattigo access tokens have that form); every string
 literal of 8+ characters that the tests assign to a name containing PASSWORD, SECRET, TOKEN or
-KEY (the passwords, webhook tokens and keys the tests configure), fingerprints excepted, and the
-Rasa Pro license key in RASA_LICENSE when one is set.
+KEY (the passwords, webhook tokens and keys the tests configure), fingerprints excepted; the
+Rasa Pro license key in RASA_LICENSE when one is set; and any webhook URL whose `token=` value
+(16+ characters) is not redacted to `***`, which also catches the random tokens `LocalStack`
+makes. The attack tests make Sanic log an error with a tokened URL (tests/test_attacks.py,
+tests/test_attacks_e2e.py), so the redaction of that line is checked.
 
 Usage: python scripts/check_secrets.py FILE_OR_FOLDER...
 """
@@ -18,6 +21,7 @@ from typing import Iterable, List, Set
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 NOT_SECRET = re.compile(r"PRINT", re.IGNORECASE)  # a key's fingerprint is meant to be shown
+URL_TOKEN = re.compile(r"[?&]token=(?!\*\*\*)[A-Za-z0-9._~%-]{16,}")
 
 
 def test_secrets(folder: Path) -> Set[str]:
@@ -41,6 +45,8 @@ def leaks(lines: Iterable[str], secrets: Set[str]) -> List[str]:
     for number, line in enumerate(lines, 1):
         if JWT.search(line):
             hits.append(f"line {number}: a JWT")
+        if URL_TOKEN.search(line):
+            hits.append(f"line {number}: a webhook URL with its token")
         hits += [f"line {number}: the test secret starting {s[:3]!r}" for s in secrets if s in line]
     return hits
 

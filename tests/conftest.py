@@ -88,10 +88,21 @@ class Collector:
         self.messages.append(message)
 
 
+#: Tests call the webhook from loopback: that is their authentication unless they set another.
+LOOPBACK_ONLY = ["127.0.0.1/32"]
+
+
 def channel_settings(**overrides: Any) -> Dict[str, Any]:
-    """A credentials.yml block for the channel, pointing nowhere unless overridden."""
+    """A credentials.yml block for the channel, pointing nowhere unless overridden.
+
+    The webhook answers loopback only (`allowed_ips`), unless `webhook_token`, `app_secret`,
+    `allowed_ips` or `allow_unauthenticated` is given: a channel never starts open.
+    """
+    auth = ("webhook_token", "app_secret", "allowed_ips", "allow_unauthenticated")
+    default_auth = {} if any(key in overrides for key in auth) else {
+        "allowed_ips": LOOPBACK_ONLY}
     return {"did": DID, "username": USERNAME, "password": PASSWORD, "bot_name": "Aynux",
-            "base_url": "http://127.0.0.1:9", **overrides}
+            "base_url": "http://127.0.0.1:9", **default_auth, **overrides}
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from rasa_chattigo.credentials._crypto import Keyring, encrypt_value, generate_k
 from rasa_chattigo.errors import ChattigoStartupError
 from rasa_chattigo.sandbox import Sandbox
 
-from conftest import DID, PASSWORD, USERNAME, Collector, serve_sanic
+from conftest import DID, LOOPBACK_ONLY, PASSWORD, USERNAME, Collector, serve_sanic
 
 ADMIN_TOKEN = "adm1n-T0ken-for-channel-tests"
 OTHER_DID = "5491140001234"
@@ -21,7 +21,7 @@ async def admin(tmp_path, monkeypatch):
     async with Sandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID, OTHER_DID]}) as sandbox:
         channel = ChattigoInput.from_credentials({
             "base_url": sandbox.url, "credentials_store": f"sqlite:///{tmp_path}/c.db",
-            "admin_token": ADMIN_TOKEN})
+            "admin_token": ADMIN_TOKEN, "allowed_ips": LOOPBACK_ONLY})
         app = Sanic(f"admin_channel_{id(channel)}", configure_logging=False)
         app.blueprint(channel.blueprint(Collector()), url_prefix="/webhooks/chattigo")
         async with serve_sanic(app) as url:
@@ -70,7 +70,7 @@ async def test_a_wrong_admin_token_is_refused(admin):
 def test_admin_token_without_a_store_stops_start_up():
     with pytest.raises(ChattigoStartupError, match="setting 'admin_token'"):
         ChattigoInput.from_credentials({"did": DID, "username": USERNAME, "password": PASSWORD,
-                                        "admin_token": ADMIN_TOKEN})
+                                        "admin_token": ADMIN_TOKEN, "allowed_ips": LOOPBACK_ONLY})
 
 
 async def test_an_encrypted_password_round_trips_through_start_up(monkeypatch, sandbox):
@@ -78,7 +78,8 @@ async def test_an_encrypted_password_round_trips_through_start_up(monkeypatch, s
     monkeypatch.setenv("CHATTIGO_SECRET_KEY", key)
     password = encrypt_value(PASSWORD, Keyring([key]))
     channel = ChattigoInput.from_credentials({"base_url": sandbox.url, "did": DID,
-                                              "username": USERNAME, "password": password})
+                                              "username": USERNAME, "password": password,
+                                              "allowed_ips": LOOPBACK_ONLY})
     await channel.get_output_channel().send_response("5492644472542", {"text": "hola"})
     await channel.client.aclose()
     assert (sandbox.state.stats.logins, sandbox.state.stats.accepted) == (1, 1)

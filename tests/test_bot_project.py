@@ -27,6 +27,7 @@ CHATTIGO_ENV = {
     "CHATTIGO_DID": "5492644710400",
     "CHATTIGO_USERNAME": "bot@empresa",
     "CHATTIGO_PASSWORD": "not-a-real-password",
+    "CHATTIGO_WEBHOOK_TOKEN": "bot-project-webhook-token-0123",
 }
 #: Components that work offline: none of them downloads a language model.
 OFFLINE_COMPONENTS = {
@@ -148,6 +149,7 @@ def test_credentials_name_the_chattigo_channel_with_env_placeholders():
             "username": "${CHATTIGO_USERNAME}",
             "password": "${CHATTIGO_PASSWORD}",
             "bot_name": "Aynux",
+            "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}",
         },
     }
 
@@ -157,8 +159,9 @@ def test_credentials_expand_into_valid_channel_settings(monkeypatch):
         monkeypatch.setenv(key, value)
     block = rasa_api.read_config_file(PROJECT / "credentials.yml")["rasa_chattigo.ChattigoInput"]
     settings = parse_settings(block)
-    assert (settings.base_url, settings.did, settings.username, settings.bot_name) == (
-        "http://127.0.0.1:9", "5492644710400", "bot@empresa", "Aynux")
+    assert (settings.base_url, settings.did, settings.username, settings.bot_name,
+            settings.webhook_token) == ("http://127.0.0.1:9", "5492644710400", "bot@empresa",
+                                        "Aynux", "bot-project-webhook-token-0123")
 
 
 def test_config_is_spanish_offline_and_seeded():

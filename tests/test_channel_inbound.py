@@ -18,7 +18,7 @@ from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.credentials._crypto import Keyring, generate_key
 from rasa_chattigo.credentials._store import CredentialStore
 
-from conftest import Collector, channel_settings, serve_sanic
+from conftest import LOOPBACK_ONLY, Collector, channel_settings, serve_sanic
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INBOUND = FIXTURES / "inbound"
@@ -79,7 +79,8 @@ def store_channel(tmp_path: Path, dids: List[str], **settings: Any) -> ChattigoI
     store.close()
     return ChattigoInput.from_credentials({
         "credentials_store": url, "secret_key_file": str(key_file),
-        "base_url": "http://127.0.0.1:9", "ack": "inline", **settings,
+        "base_url": "http://127.0.0.1:9", "ack": "inline", "allowed_ips": LOOPBACK_ONLY,
+        **settings,
     })
 
 
@@ -168,12 +169,10 @@ async def test_a_webhook_reaches_the_bot_exactly_as_expected(path, index, tmp_pa
     ("name", "field"),
     [
         ("broken_entry_not_list", "entry"),
-        ("broken_message_without_sender", "entry.0.changes.0.value.messages.0.from"),
-        ("broken_text_without_body", "entry.0.changes.0.value.messages.0.text.body"),
         ("broken_unknown_format", "object"),
     ],
 )
-async def test_a_broken_webhook_gets_400_naming_the_field(name, field):
+async def test_a_body_in_no_known_shape_gets_400_naming_the_field(name, field):
     answer, collector, _, _ = await deliver(inline_channel(did=FACT_SHEET_DID),
                                             (INBOUND / f"{name}.json").read_bytes())
     body = answer.json()
@@ -183,10 +182,23 @@ async def test_a_broken_webhook_gets_400_naming_the_field(name, field):
     assert collector.messages == []
 
 
-async def test_a_text_without_body_is_reported_as_field_required():
-    answer, _, _, _ = await deliver(inline_channel(did=FACT_SHEET_DID),
-                                    (INBOUND / "broken_text_without_body.json").read_bytes())
-    assert answer.json()["reason"] == "field required"
+@pytest.mark.parametrize(
+    ("name", "problem", "delivered"),
+    [
+        ("broken_message_without_sender",
+         {"field": "entry.0.changes.0.value.messages.0.from",
+          "reason": "is missing or empty, and so is from_user_id"}, 0),
+        ("broken_text_without_body",
+         {"field": "entry.0.changes.0.value.messages.0.text.body", "reason": "field required"},
+         1),
+    ],
+)
+async def test_an_authenticated_body_in_a_known_shape_gets_200_listing_its_problem(
+        name, problem, delivered):
+    answer, collector, _, _ = await deliver(inline_channel(did=FACT_SHEET_DID),
+                                            (INBOUND / f"{name}.json").read_bytes())
+    assert (answer.status_code, answer.json()["problems"]) == (200, [problem])
+    assert [m.text for m in collector.messages] == ["/whatsapp_unsupported"] * delivered
 
 
 async def test_a_mixed_batch_for_one_served_number_delivers_it_and_reports_the_other():

@@ -11,6 +11,7 @@ import redis
 
 from rasa_chattigo.compat import redis_api
 from rasa_chattigo.dedup import (
+    ENTRY_OVERHEAD_BYTES,
     DedupUnavailable,
     MemoryDedupStore,
     RedisDedupStore,
@@ -198,6 +199,29 @@ async def test_memory_store_forgets_oldest_done_id_when_full():
         await store.complete(key)
     await store.claim("c")
     assert [await store.claim(key) for key in ("b", "c", "a")] == [False, False, True]
+
+
+async def test_memory_store_bounds_its_bytes_forgetting_the_oldest():
+    cost = len("a" * 100) + ENTRY_OVERHEAD_BYTES
+    store = MemoryDedupStore(ttl_seconds=60, max_bytes=3 * cost, clock=Clock())
+    for letter in "abcd":
+        assert await store.claim(letter * 100)
+        await store.complete(letter * 100)
+    assert (len(store), store.size_bytes) == (3, 3 * cost)
+    assert await store.claim("a" * 100)  # the oldest was forgotten
+    assert not await store.claim("d" * 100)
+
+
+async def test_memory_store_counts_no_bytes_once_everything_expired():
+    clock = Clock()
+    store = MemoryDedupStore(ttl_seconds=10, inflight_ttl_seconds=5, clock=clock)
+    await store.claim("x" * 1000)
+    await store.complete("x" * 1000)
+    await store.claim("y")
+    await store.release("y")
+    clock.now += 11
+    await store.claim("z")
+    assert store.size_bytes == len("z") + ENTRY_OVERHEAD_BYTES
 
 
 async def test_memory_stores_are_per_process():

@@ -69,14 +69,18 @@ def assert_split_at_whitespace(original: str, parts: List[str]) -> None:
     assert original[position:].strip() == ""
 
 
-async def test_a_10000_character_answer_arrives_as_three_messages_in_order(sandbox):
-    async with output_channel(sandbox) as output:
+@pytest.mark.parametrize(("settings", "limit", "count"),
+                         [({}, 3000, 4), ({"max_text_length": 4096}, 4096, 3)],
+                         ids=["chattigo-3000", "whatsapp-4096"])
+async def test_a_10000_character_answer_arrives_split_at_max_text_length_in_order(
+        sandbox, settings, limit, count):
+    async with output_channel(sandbox, **settings) as output:
         await output.send_response(USER, {"text": PROSE})
 
     parts = [message.payload["content"] for message in sent(sandbox)]
     assert len(PROSE) == 10_000
-    assert len(parts) == 3
-    assert all(0 < len(part) <= 4096 for part in parts)
+    assert len(parts) == count
+    assert all(0 < len(part) <= limit for part in parts)
     assert_split_at_whitespace(PROSE, parts)
 
 

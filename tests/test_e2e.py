@@ -127,7 +127,7 @@ def test_the_menu_survives_a_restart_of_rasa_run(stack):
     assert "3. Premium · 1000 Mb" in menu["payload"]["content"]
     stack.stop_rasa(0)
     url = stack.start_rasa(wait=True)
-    stack.register_webhook(f"{url}/webhooks/chattigo/webhook")
+    stack.register_webhook(stack.webhook_of(url))
     replies = user.say(type="text", text="3")
     assert "premium" in replies[0]["payload"]["content"].lower()
 
@@ -165,7 +165,8 @@ def test_two_numbers_served_by_one_rasa_run_reply_from_the_number_addressed():
     key = generate_key()
     store = f"sqlite:///{logs / 'credentials.db'}"
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
-        "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}", "credentials_store": store}}))
+        "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}", "credentials_store": store,
+        "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}"}}))
     stack = LocalStack(PROJECT, model, did=DID, logs=logs,
                        credentials=str(logs / "credentials.yml"),
                        extra_env={"CHATTIGO_SECRET_KEY": key}, sandbox_args=["--did", SECOND_DID])

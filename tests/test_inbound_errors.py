@@ -1,4 +1,5 @@
-"""parse_webhook on broken input: clear InvalidPayload errors naming the field, and nothing else."""
+"""parse_webhook on broken input: a 400 only for a body in no known shape; a message that cannot
+be mapped reaches the bot as `unsupported`, naming the field; nothing else ever raises."""
 
 import copy
 import json
@@ -29,6 +30,17 @@ def raised(body: Any) -> InvalidPayload:
     with pytest.raises(InvalidPayload) as caught:
         parse_webhook(body, SETTINGS)
     return caught.value
+
+
+def unsupported(body: Any) -> InvalidPayload:
+    """The one problem of a body whose one message reaches the bot as `/whatsapp_unsupported`."""
+    parsed = parse_webhook(body, SETTINGS)
+    assert [m.text for m in parsed.messages] == ["/whatsapp_unsupported"]
+    (problem,) = parsed.problems
+    metadata = parsed.messages[0].metadata
+    assert metadata["problem"] == {"field": problem.field, "reason": problem.reason}
+    assert metadata["raw"] == body["entry"][0]["changes"][0]["value"]["messages"][0]
+    return problem
 
 
 def with_message(change: Dict[str, Any], name: str = "text") -> Dict[str, Any]:
@@ -71,17 +83,28 @@ def test_unknown_format_fixture_is_refused():
     assert raised(load("broken_unknown_format")).field == "object"
 
 
-def test_text_without_body_names_the_body():
-    error = raised(load("broken_text_without_body"))
+def test_text_without_body_reaches_the_bot_as_unsupported_naming_the_body():
+    error = unsupported(load("broken_text_without_body"))
     assert (error.field, error.reason) == (f"{MESSAGE}.text.body", "field required")
 
 
-def test_message_without_any_sender_names_from():
-    error = raised(load("broken_message_without_sender"))
-    assert (error.field, error.reason) == (
-        f"{MESSAGE}.from",
-        "is missing or empty, and so is from_user_id",
-    )
+def test_message_without_any_sender_is_only_listed_naming_from():
+    parsed = parse_webhook(load("broken_message_without_sender"), SETTINGS)
+    assert parsed.messages == []
+    assert [(p.field, p.reason) for p in parsed.problems] == [
+        (f"{MESSAGE}.from", "is missing or empty, and so is from_user_id")]
+
+
+def test_an_interactive_message_meta_could_not_describe_reaches_the_bot_with_its_errors():
+    body = load("interactive_unsupported_with_value_error")
+    parsed = parse_webhook(body, SETTINGS)
+    (message,) = parsed.messages
+    value = body["entry"][0]["changes"][0]["value"]
+    assert (message.text, message.kind) == ("/whatsapp_unsupported", "interactive")
+    assert message.metadata["errors"] == value["errors"]
+    assert message.metadata["raw"] == value["messages"][0]
+    assert [(p.field, p.reason) for p in parsed.problems] == [
+        (f"{MESSAGE}.interactive", "is missing")]
 
 
 @pytest.mark.parametrize(
@@ -123,14 +146,15 @@ def test_message_without_any_sender_names_from():
         ),
     ],
 )
-def test_broken_message_names_the_dotted_field(change, field, reason):
-    error = raised(with_message(change))
+def test_a_broken_message_reaches_the_bot_as_unsupported_naming_the_dotted_field(
+        change, field, reason):
+    error = unsupported(with_message(change))
     assert (error.field, error.reason) == (field, reason)
 
 
 def test_batch_with_one_broken_message_delivers_the_others_and_reports_it():
     parsed = parse_webhook(load("batch_one_broken_message"), SETTINGS)
-    assert [m.text for m in parsed.messages] == ["Primero", "Tercero"]
+    assert [m.text for m in parsed.messages] == ["Primero", "/whatsapp_unsupported", "Tercero"]
     assert [(p.field, p.reason) for p in parsed.problems] == [
         ("entry.0.changes.0.value.messages.1.text.body", "field required")
     ]
@@ -169,16 +193,18 @@ def test_only_broken_items_and_a_status_do_not_raise():
     for message in body["entry"][0]["changes"][0]["value"]["messages"]:
         del message["text"]
     parsed = parse_webhook(body, SETTINGS)
-    assert (parsed.messages, len(parsed.statuses), len(parsed.problems)) == ([], 1, 2)
+    assert ([m.text for m in parsed.messages], len(parsed.statuses), len(parsed.problems)) == (
+        ["/whatsapp_unsupported"] * 2, 1, 2)
 
 
-def test_missing_business_number_without_configured_did_names_the_field():
+def test_missing_business_number_without_configured_did_is_listed_naming_the_field():
     store_settings = parse_settings({"credentials_store": "sqlite:///x.db"})
     body = load("text")
     del body["entry"][0]["changes"][0]["value"]["metadata"]
-    with pytest.raises(InvalidPayload) as caught:
-        parse_webhook(body, store_settings)
-    assert caught.value.field == "entry.0.changes.0.value.metadata.display_phone_number"
+    parsed = parse_webhook(body, store_settings)
+    assert parsed.messages == []
+    assert [p.field for p in parsed.problems] == [
+        "entry.0.changes.0.value.metadata.display_phone_number"]
 
 
 json_values = st.recursive(

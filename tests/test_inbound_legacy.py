@@ -4,7 +4,6 @@ from typing import Any, Dict
 
 import pytest
 
-from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._parse import InboundMessage, parse_webhook
 
 from conftest import DID, USER, load_fixture, parsing_settings
@@ -173,21 +172,40 @@ def test_legacy_ignored_kind_is_dropped():
     [
         ({"content": ""}, "content", "is missing or empty in a text message"),
         ({"content": None}, "content", "is missing or empty in a text message"),
+        ({"id": None}, "id", "none is not an allowed value"),
+        ({"timestamp": "yesterday"}, "timestamp", "must be Unix time in seconds"),
+    ],
+)
+def test_a_broken_legacy_message_reaches_the_bot_as_unsupported_naming_the_field(
+        change, field, reason):
+    body = {**load("legacy_text"), **change}
+    parsed = parse_webhook(body, parsing_settings())
+    (message,) = parsed.messages
+    assert (message.text, message.sender_id) == ("/whatsapp_unsupported", body["msisdn"])
+    assert message.metadata["problem"] == {"field": field, "reason": reason}
+    assert message.metadata["raw"] == body
+    assert [(p.field, p.reason) for p in parsed.problems] == [(field, reason)]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
         ({"msisdn": ""}, "msisdn", "is empty: the sender is unknown"),
         ({"did": "abc"}, "did", "must hold the business number's digits"),
-        ({"id": None}, "id", "none is not an allowed value"),
         ({"msisdn": ["549"]}, "msisdn", "must be a string"),
     ],
 )
-def test_broken_legacy_payload_names_the_field(change, field, reason):
-    with pytest.raises(InvalidPayload) as caught:
-        parse_webhook({**load("legacy_text"), **change}, parsing_settings())
-    assert (caught.value.field, caught.value.reason) == (field, reason)
+def test_a_legacy_message_without_sender_or_business_is_only_listed(change, field, reason):
+    parsed = parse_webhook({**load("legacy_text"), **change}, parsing_settings())
+    assert parsed.messages == []
+    assert [(p.field, p.reason) for p in parsed.problems] == [(field, reason)]
 
 
-def test_legacy_payload_without_id_names_the_field():
+def test_a_legacy_message_without_id_gets_one_from_its_content():
     body = load("legacy_text")
     del body["id"]
-    with pytest.raises(InvalidPayload) as caught:
-        parse_webhook(body, parsing_settings())
-    assert (caught.value.field, caught.value.reason) == ("id", "field required")
+    first = parse_webhook(body, parsing_settings())
+    again = parse_webhook(dict(body), parsing_settings())
+    assert first.messages[0].message_id.startswith("sha256:")
+    assert first.messages[0].message_id == again.messages[0].message_id  # redeliveries dedup
+    assert [(p.field, p.reason) for p in first.problems] == [("id", "field required")]

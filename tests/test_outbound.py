@@ -2,6 +2,7 @@
 
 import copy
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,10 +66,17 @@ def test_context_channel_is_used():
     assert request.json["channel"] == "WEBCHAT"
 
 
-def test_long_text_becomes_several_messages_with_their_own_ids():
+def test_long_text_becomes_several_messages_within_chattigos_3000_with_their_own_ids():
     text = load_fixture("outbound", "prose_10000")["text"]
     sent = bodies({"text": text})
-    assert [b["id"] for b in sent] == ["msg-1", "msg-2", "msg-3"]
+    assert [b["id"] for b in sent] == ["msg-1", "msg-2", "msg-3", "msg-4"]
+    assert [len(b["content"]) for b in sent] == [2924, 2575, 2955, 1540]
+
+
+def test_max_text_length_up_to_whatsapps_4096_gives_fewer_parts():
+    text = load_fixture("outbound", "prose_10000")["text"]
+    sent = [r.json for r in build_requests({"text": text}, replace(CTX, text_limit=4096),
+                                           make_settings())]
     assert [len(b["content"]) for b in sent] == [3810, 3962, 2224]
 
 

@@ -59,7 +59,8 @@ def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing():
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
-        "bot_name": "Aynux", "shutdown_grace_seconds": 60}}))
+        "bot_name": "Aynux", "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}",
+        "shutdown_grace_seconds": 60}}))
     with stack:
         action_url = stack.start_action_server()
         (logs / "ep.yml").write_text(yaml.safe_dump({"action_endpoint": {"url": action_url}}))
@@ -70,7 +71,9 @@ def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing():
             for user in users:
                 body = build_cloud_webhook("text", did=DID, msisdn=user, text="hacé la consulta")
                 started = time.perf_counter()
-                answer = http.post(stack.webhook_url, json=body)
+                # the token in a header: httpx logs the URLs it requests
+                answer = http.post(stack.webhook_url.partition("?")[0], json=body,
+                                   headers={"X-Webhook-Token": stack.webhook_token})
                 answer_times.append(time.perf_counter() - started)
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["messages"] == 1
@@ -103,7 +106,8 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
-        "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2"}}))
+        "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2",
+        "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}"}}))
     stack = LocalStack(PROJECT, model, did=DID, logs=logs,
                        endpoints=str(logs / "endpoints.yml"),
                        credentials=str(logs / "credentials.yml"))
@@ -113,7 +117,8 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
     async def converse(http: httpx.AsyncClient, user: str, urls: List[str]) -> None:
         for step, text in enumerate(STEPS):
             body = build_cloud_webhook("text", did=DID, msisdn=user, text=text)
-            answers = await asyncio.gather(*(http.post(url, json=body) for url in urls))
+            answers = await asyncio.gather(*(http.post(url, json=body, headers=auth)
+                                             for url in urls))
             assert sorted(a.json()["messages"] for a in answers) == [0, 1]
             assert sorted(a.json()["duplicates"] for a in answers) == [0, 1]
             deadline = time.monotonic() + 60
@@ -123,6 +128,7 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
                     break
                 await asyncio.sleep(0.2)
 
+    auth = {"X-Webhook-Token": stack.webhook_token}  # in a header: httpx logs URLs
     with stack:
         stack.start(rasa_instances=2)
         urls = [f"{url}/webhooks/chattigo/webhook" for url in stack.rasa_urls]

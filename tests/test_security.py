@@ -19,7 +19,13 @@ APP_SECRET = "test-app-secret-1234"
 BODY_SIGNATURE = "sha256=c20b9476584b2c9a99744572ade91d1ae72117bc1bda21af5fe34428bc94c3a1"
 
 
+AUTH_KEYS = {"webhook_token", "app_secret", "allowed_ips", "allow_unauthenticated"}
+
+
 def guard(**settings) -> WebhookGuard:
+    """A guard; open on purpose (`allow_unauthenticated`) when no rule is given."""
+    if not AUTH_KEYS & set(settings):
+        settings["allow_unauthenticated"] = True
     return WebhookGuard(ChattigoSettings(**settings))
 
 
@@ -78,13 +84,49 @@ def test_refusal_does_not_echo_the_offered_token():
     assert offered not in str(refused) and TOKEN not in str(refused)
 
 
-def test_any_of_several_offered_tokens_may_match():
-    headers = CIMultiDict([("X-Webhook-Token", "stale"), ("X-Webhook-Token", TOKEN)])
-    guard(webhook_token=TOKEN).check(headers=headers, query={}, peer_ip=None, body=BODY)
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        (CIMultiDict([("X-Webhook-Token", "stale"), ("X-Webhook-Token", TOKEN)]), {}),
+        ({}, {"token": ["bad", TOKEN]}),
+        ({"X-Webhook-Token": "guess"}, {"token": [TOKEN]}),
+        ({"Authorization": f"Bearer {TOKEN}"}, "token=guess"),
+    ],
+    ids=["two-headers", "two-query-values", "header-and-query", "bearer-and-query"],
+)
+def test_two_different_tokens_in_one_request_are_refused(headers, query):
+    refused = rejection(guard(webhook_token=TOKEN), headers=headers, query=query)
+    assert (refused.status, refused.reason) == (401, "more than one webhook token")
 
 
-def test_no_token_configured_means_no_token_needed():
-    guard().check(headers={}, query={}, peer_ip=None, body=BODY)
+def test_the_same_token_sent_twice_is_one_token():
+    guard(webhook_token=TOKEN).check(headers={"X-Webhook-Token": TOKEN},
+                                     query={"token": [TOKEN]}, peer_ip=None, body=BODY)
+
+
+@pytest.mark.parametrize("header", ["X-Webhook-Token", "Authorization"])
+def test_undecodable_header_bytes_are_a_401_not_an_error(header):
+    # Sanic keeps bytes that are not UTF-8 as surrogates (surrogateescape)
+    value = "Bearer tok\udcff" if header == "Authorization" else "tok\udcff\udcfe"
+    refused = rejection(guard(webhook_token=TOKEN), headers={header: value})
+    assert (refused.status, refused.reason) == (401, "webhook token wrong")
+
+
+def test_undecodable_signature_bytes_are_a_401_not_an_error():
+    refused = rejection(guard(app_secret=APP_SECRET),
+                        headers={"X-Hub-Signature-256": "sha256=ab\udcff"})
+    assert (refused.status, refused.reason) == (401, "X-Hub-Signature-256 does not match the body")
+
+
+def test_no_token_configured_means_no_token_needed_when_open_on_purpose():
+    guard(allow_unauthenticated=True).check(headers={}, query={}, peer_ip=None, body=BODY)
+
+
+def test_a_webhook_without_authentication_does_not_start():
+    with pytest.raises(ConfigError) as caught:
+        WebhookGuard(ChattigoSettings())
+    assert caught.value.key == "webhook_token"
+    assert "allow_unauthenticated: true" in str(caught.value)
 
 
 # --- signature -------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ def test_chattigo_enabled_false_turns_on_test_mode(monkeypatch):
         ({**BASE, "buttons": "fancy"}, "buttons", "'menu'"),
         ({**BASE, "max_attempts": 0}, "max_attempts", "at least 1"),
         ({**BASE, "timeout": "soon"}, "timeout", "not a valid float"),
+        ({**BASE, "max_text_length": 5000}, "max_text_length", "between 1 and 4096"),
+        ({**BASE, "max_text_length": 0}, "max_text_length", "between 1 and 4096"),
+        ({**BASE, "max_pending_messages": 0}, "max_pending_messages", "at least 1"),
+        ({**BASE, "dedup_max_bytes": 0}, "dedup_max_bytes", "at least 1"),
+        ({**BASE, "allow_unauthenticated": "maybe"}, "allow_unauthenticated", "bool"),
     ],
 )
 def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):
@@ -53,6 +58,14 @@ def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):
     assert caught.value.key == key
     assert problem in str(caught.value)
     assert str(caught.value).startswith(f"rasa_chattigo.ChattigoInput: setting '{key}'")
+
+
+def test_the_hardening_defaults():
+    settings = parse_settings(BASE)
+    assert (settings.allow_unauthenticated, settings.max_pending_messages,
+            settings.max_text_length, settings.dedup_max_bytes) == (
+        False, 1000, 3000, 32 * 1024 * 1024)
+    assert settings.fallback_reply.startswith("Lo siento")
 
 
 def test_repr_hides_secrets():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rasa_chattigo.devtools._chat import ChatSession
 from rasa_chattigo.devtools._stack import LocalStack
+from rasa_chattigo.logsafe import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Starting the Chattigo sandbox and rasa run (logs in {args.logs}/) ...",
               file=sys.stderr, flush=True)
         stack.start()
-        print(f"Webhook of {args.did} registered: {stack.webhook_url}", file=sys.stderr,
-              flush=True)
+        print(f"Webhook of {args.did} registered: {redact_url(stack.webhook_url)}",
+              file=sys.stderr, flush=True)
         print(f"WhatsApp web chat: {stack.sandbox_url}/?phone={args.phone}&did={args.did} "
               "(open it in a browser; this terminal chats too)", file=sys.stderr, flush=True)
         session = ChatSession(stack.sandbox_url, did=args.did, phone=args.phone,

@@ -48,6 +48,8 @@ class LocalStack:
         credentials: the credentials file, relative to the project.
         sandbox_args: extra `rasa-chattigo sandbox` arguments (e.g. `--token-ttl`).
         rasa_args: extra `rasa run` arguments (e.g. `--enable-api`).
+        webhook_token: the channel's `webhook_token` (CHATTIGO_WEBHOOK_TOKEN); a random one
+            by default, so the webhook is never open.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class LocalStack:
         credentials: str = "credentials.yml",
         sandbox_args: Sequence[str] = (),
         rasa_args: Sequence[str] = (),
+        webhook_token: Optional[str] = None,
     ) -> None:
         self.project = Path(project).resolve()
         self.model = Path(model).resolve()
@@ -70,6 +73,7 @@ class LocalStack:
         self.endpoints = endpoints
         self.credentials = credentials
         self.password = secrets.token_urlsafe(18)  # throw-away sandbox password, never printed
+        self.webhook_token = webhook_token or secrets.token_urlsafe(24)
         self.sandbox_url = f"http://127.0.0.1:{free_port()}"
         self.rasa_urls: List[str] = []
         self._sandbox_args = list(sandbox_args)
@@ -77,6 +81,7 @@ class LocalStack:
         self._env = dict(
             os.environ, CHATTIGO_BASE_URL=self.sandbox_url, CHATTIGO_DID=did,
             CHATTIGO_USERNAME=SANDBOX_USERNAME, CHATTIGO_PASSWORD=self.password,
+            CHATTIGO_WEBHOOK_TOKEN=self.webhook_token,
             RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}),
         )
         self._sandbox: Optional[subprocess.Popen] = None
@@ -93,8 +98,12 @@ class LocalStack:
 
     @property
     def webhook_url(self) -> str:
-        """The webhook of the first `rasa run`."""
-        return f"{self.rasa_urls[0]}/webhooks/chattigo/webhook"
+        """The webhook of the first `rasa run`, with its `?token=`."""
+        return self.webhook_of(self.rasa_urls[0])
+
+    def webhook_of(self, rasa_url: str) -> str:
+        """The webhook URL, with its `?token=`, of the `rasa run` at `rasa_url`."""
+        return f"{rasa_url}/webhooks/chattigo/webhook?token={self.webhook_token}"
 
     def start(self, *, rasa_instances: int = 1, timeout: float = 240.0) -> "LocalStack":
         """Starts everything and registers the first instance's webhook with the sandbox."""

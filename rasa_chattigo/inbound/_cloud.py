@@ -1,11 +1,13 @@
 """The WhatsApp Cloud API webhook envelope, walked item by item into a Batch."""
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_chattigo.errors import InvalidPayload
-from rasa_chattigo.inbound._kinds import map_kind
+from rasa_chattigo.inbound._kinds import KindResult, map_kind, unsupported_result
 from rasa_chattigo.inbound._models import (
     Change,
     CloudEnvelope,
@@ -23,6 +25,7 @@ from rasa_chattigo.inbound._types import (
     business_digits,
     validate,
 )
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import RAW_KINDS
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ def _parse_entry(raw: Any, path: str, batch: Batch) -> None:
 def _parse_change(raw: Any, path: str, waba_id: Optional[str], batch: Batch) -> None:
     change = validate(Change, raw, path)
     if change.field not in (None, "messages"):
-        logger.debug("Ignoring %s: field %r is not 'messages'", path, change.field)
+        logger.debug("Ignoring %s: field %r is not 'messages'", path, shown(change.field))
         return
     value_path = f"{path}.value"
     value = validate(Value, change.value, value_path)
@@ -78,9 +81,10 @@ def _parse_change(raw: Any, path: str, waba_id: Optional[str], batch: Batch) -> 
         batch.guarded(contacts.add, contact, f"{value_path}.contacts.{k}")
     for k, status in enumerate(value.statuses):
         batch.guarded(_parse_status, status, f"{value_path}.statuses.{k}", business, batch)
+    errors = [error for error in value.errors if isinstance(error, dict)]
+    scope = _Scope(business, contacts, errors)
     for k, message in enumerate(value.messages):
-        path_k = f"{value_path}.messages.{k}"
-        batch.guarded(_parse_message, message, path_k, business, contacts, batch)
+        batch.guarded(_parse_message, message, f"{value_path}.messages.{k}", scope, batch)
 
 
 def _value_error(raw: Any, path: str, business: _Business, batch: Batch) -> None:
@@ -88,8 +92,8 @@ def _value_error(raw: Any, path: str, business: _Business, batch: Batch) -> None
     logger.warning(
         "WhatsApp reported error %s (%s) for business number %s",
         error.code,
-        error.title or error.message,
-        business.number,
+        shown(error.title or error.message),
+        shown(business.number),
     )
     batch.errors.append(raw)
 
@@ -101,10 +105,10 @@ def _parse_status(raw: Any, path: str, business: _Business, batch: Batch) -> Non
         for error in status.errors or [WireError()]:
             logger.warning(
                 "WhatsApp could not deliver message %s to %s: error %s (%s)",
-                status.id,
-                status.recipient_id or status.recipient_user_id,
+                shown(status.id),
+                shown(status.recipient_id or status.recipient_user_id),
                 error.code,
-                error.title or error.message,
+                shown(error.title or error.message),
             )
     batch.statuses.append(
         StatusUpdate(
@@ -154,21 +158,26 @@ class _Contacts:
         return found
 
 
-def _parse_message(
-    raw: Any,
-    path: str,
-    business: _Business,
-    contacts: _Contacts,
-    batch: Batch,
-) -> None:
-    message = validate(CloudMessage, raw, path)
+@dataclass(frozen=True)
+class _Scope:
+    """What the messages of one change share: the business, the contacts, value-level errors."""
+
+    business: _Business
+    contacts: _Contacts
+    errors: List[Dict[str, Any]]
+
+
+def _parse_message(raw: Any, path: str, scope: _Scope, batch: Batch) -> None:
+    """One message for the bot: mapped by its kind, or as `unsupported` when it cannot be."""
+    message, problem = _validated(raw, path)
     kind = (message.type or "").strip().lower() or "unknown"
-    matched = contacts.match(message)
+    matched = scope.contacts.match(message)
     contact = matched[0] if matched else _NO_CONTACT
     sender = message.from_ or contact.wa_id or message.from_user_id or contact.user_id
     if not sender:
-        raise InvalidPayload(f"{path}.from", "is missing or empty, and so is from_user_id")
-    if not business.number:
+        raise problem or InvalidPayload(f"{path}.from", "is missing or empty, and so is "
+                                        "from_user_id")
+    if not scope.business.number:
         raise InvalidPayload(
             f"{path.rsplit('.messages.', 1)[0]}.metadata.display_phone_number",
             "is missing: cannot tell which business number the message is for",
@@ -176,12 +185,58 @@ def _parse_message(
     if kind in batch.ignored_kinds:
         batch.ignore(message.id, f"kind {kind} is in 'ignore'")
         return
-    result = map_kind(kind, raw, path, batch.intents)
+    result, problem = _mapped(kind, raw, path, batch, problem)
     if result.intent_key in batch.ignored_kinds:
         batch.ignore(message.id, f"kind {result.intent_key} is in 'ignore'")
         return
     for error in message.errors:
-        logger.info("Message %s carries error %s (%s)", message.id, error.code, error.title)
+        logger.info("Message %s carries error %s (%s)", shown(message.id), error.code,
+                    shown(error.title))
+    keep_raw = batch.settings.metadata_raw or result.intent_key in RAW_KINDS
+    metadata = _metadata(message, kind, raw, scope.business, matched, batch, keep_raw)
+    if problem is not None:
+        metadata.update(raw=raw, errors=[*(raw.get("errors") or []), *scope.errors],
+                        problem={"field": problem.field, "reason": problem.reason})
+    metadata.update(result.details)
+    batch.add(InboundMessage(sender, result.text, message.id, scope.business.number, kind,
+                             metadata))
+
+
+def _validated(raw: Any, path: str) -> Tuple[CloudMessage, Optional[InvalidPayload]]:
+    """The message's common fields; when they are broken, what little can still be read."""
+    try:
+        return validate(CloudMessage, raw, path), None
+    except InvalidPayload as exc:
+        if not isinstance(raw, dict):
+            raise
+        problem = exc
+    salvaged = {key: raw[key] for key in ("from", "from_user_id", "id")
+                if isinstance(raw.get(key), (str, int)) and not isinstance(raw[key], bool)}
+    salvaged.setdefault("id", "sha256:" + hashlib.sha256(
+        json.dumps(raw, sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest())
+    if isinstance(raw.get("type"), str):
+        salvaged["type"] = raw["type"]
+    return validate(CloudMessage, salvaged, path), problem
+
+
+def _mapped(
+    kind: str, raw: Dict[str, Any], path: str, batch: Batch, problem: Optional[InvalidPayload]
+) -> Tuple[KindResult, Optional[InvalidPayload]]:
+    """The kind's mapping; `unsupported` (and the problem, listed) when it cannot be mapped."""
+    if problem is None:
+        try:
+            return map_kind(kind, raw, path, batch.intents), None
+        except InvalidPayload as exc:
+            problem = exc
+    batch.problem(problem)
+    return unsupported_result(batch.intents), problem
+
+
+def _metadata(
+    message: CloudMessage, kind: str, raw: Dict[str, Any], business: _Business,
+    matched: Optional[Tuple[Contact, Dict[str, Any]]], batch: Batch, keep_raw: bool,
+) -> Dict[str, Any]:
+    contact = matched[0] if matched else _NO_CONTACT
     profile = contact.profile
     metadata: Dict[str, Any] = {
         "format": "cloud_api",
@@ -195,7 +250,7 @@ def _parse_message(
         "phone_number_id": business.phone_number_id,
         "waba_id": business.waba_id,
     }
-    if batch.settings.metadata_raw or result.intent_key in RAW_KINDS:
+    if keep_raw:
         metadata["raw"] = raw
     if profile and profile.username:
         metadata["username"] = profile.username
@@ -206,10 +261,7 @@ def _parse_message(
     for key in ("context", "referral", "identity", "errors"):
         if raw.get(key) is not None:
             metadata[key] = raw[key]
-    metadata.update(result.details)
-    batch.messages.append(
-        InboundMessage(sender, result.text, message.id, business.number, kind, metadata)
-    )
+    return metadata
 
 
 def _says_more(contact: Dict[str, Any]) -> bool:

@@ -9,6 +9,15 @@ from typing import Any, Callable, Dict, Mapping, Optional, Type
 
 from rasa_chattigo.compat.pydantic_api import ModelT, dump_model
 from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.inbound._limits import (
+    MAX_ENTITY_CHARS,
+    MAX_ENTITY_NAME_CHARS,
+    MAX_FLOW_ENTITIES,
+    MAX_FLOW_JSON_CHARS,
+    MAX_TEXT_CHARS,
+    clean_json,
+    cut,
+)
 from rasa_chattigo.inbound._models import (
     ButtonObject,
     FlowReplyObject,
@@ -53,10 +62,27 @@ class KindResult:
 
 
 def intent_text(intent: str, entities: Optional[Mapping[str, Any]] = None) -> str:
-    """`/intent` or `/intent{"entity":value,...}`, the form Rasa's RegexMessageHandler reads."""
+    """`/intent` or `/intent{"entity":value,...}`, the form Rasa's RegexMessageHandler reads.
+
+    String values are cut at `MAX_ENTITY_CHARS`; entities that would take the text past
+    `MAX_TEXT_CHARS` are left out (they stay in the message's metadata).
+    """
+    text = f"/{intent}"
     if not entities:
-        return f"/{intent}"
-    return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
+        return text
+    kept = {name: cut(value, MAX_ENTITY_CHARS) if isinstance(value, str) else value
+            for name, value in entities.items()}
+    while kept:
+        full = text + json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if len(full) <= MAX_TEXT_CHARS:
+            return full
+        kept.popitem()
+    return text
+
+
+def unsupported_result(intents: Mapping[str, str]) -> KindResult:
+    """What the bot receives for a message that cannot be mapped: the `unsupported` intent."""
+    return KindResult(intent_text(intents["unsupported"]), "unsupported", {})
 
 
 def _part(message: Dict[str, Any], key: str, model: Type[ModelT], path: str) -> ModelT:
@@ -136,6 +162,11 @@ def _interactive(message: Dict[str, Any], path: str, intents: Mapping[str, str])
 def _flow_response(response_json: Optional[str], path: str) -> Optional[Dict[str, Any]]:
     if response_json is None:
         return None
+    if len(response_json) > MAX_FLOW_JSON_CHARS:
+        logger.warning("%s is longer than %d characters; the flow reply arrives without "
+                       "entities", path, MAX_FLOW_JSON_CHARS)
+        return {"truncated": True, "chars": len(response_json),
+                "start": response_json[:MAX_ENTITY_CHARS]}
     try:
         response = json.loads(response_json)
     except (ValueError, RecursionError):
@@ -144,27 +175,33 @@ def _flow_response(response_json: Optional[str], path: str) -> Optional[Dict[str
     if not isinstance(response, dict):
         logger.warning("%s is not a JSON object; the flow reply arrives without entities", path)
         return None
-    return response
+    return clean_json(response, depth=1)
 
 
 def flow_entities(response: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The entities taken from a parsed Flow response: top-level scalars with plain names.
 
-    Strings, booleans and finite numbers whose names match `[A-Za-z_][A-Za-z0-9_]*` qualify;
-    `flow_token`, nulls, lists and objects stay in metadata only.
+    Strings, booleans and finite numbers whose names match `[A-Za-z_][A-Za-z0-9_]*` (at most
+    `MAX_ENTITY_NAME_CHARS` long) qualify, the first `MAX_FLOW_ENTITIES` of them; `flow_token`,
+    nulls, lists, objects and the rest stay in metadata only.
     """
-    if not response:
+    if not response or response.get("truncated") is True:
         return {}
-    return {
-        name: value
-        for name, value in response.items()
-        if name not in _FLOW_NOT_ENTITIES
-        and _ENTITY_NAME.match(name)
-        and (
-            isinstance(value, (str, bool, int))
-            or (isinstance(value, float) and math.isfinite(value))
-        )
-    }
+    entities: Dict[str, Any] = {}
+    for name, value in response.items():
+        if len(entities) >= MAX_FLOW_ENTITIES:
+            break
+        if (
+            name not in _FLOW_NOT_ENTITIES
+            and len(name) <= MAX_ENTITY_NAME_CHARS
+            and _ENTITY_NAME.match(name)
+            and (
+                isinstance(value, (str, bool, int))
+                or (isinstance(value, float) and math.isfinite(value))
+            )
+        ):
+            entities[name] = value
+    return entities
 
 
 def _button(message: Dict[str, Any], path: str, intents: Mapping[str, str]) -> KindResult:

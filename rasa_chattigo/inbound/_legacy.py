@@ -1,9 +1,10 @@
 """Chattigo's legacy flat inbound format: its kinds, its locations and its metadata."""
 
+import hashlib
 import json
 import logging
 import re
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._kinds import (
@@ -12,9 +13,11 @@ from rasa_chattigo.inbound._kinds import (
     intent_text,
     location_result,
     media_details,
+    unsupported_result,
 )
 from rasa_chattigo.inbound._models import LocationObject, UnixTime, Wire, WireId
 from rasa_chattigo.inbound._types import Batch, InboundMessage, business_digits, validate
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import RAW_KINDS
 
 logger = logging.getLogger(__name__)
@@ -114,9 +117,10 @@ def map_legacy(kind: str, message: LegacyMessage, intents: Mapping[str, str]) ->
         location = legacy_location(message)
         if location is not None:
             return location_result(location, intents)
-        logger.warning("Legacy location message %s: no coordinates could be read", message.id)
-        shown = {"content": content if isinstance(content, (str, dict)) else None}
-        return KindResult(intent_text(intents["location"]), "location", {"location": shown})
+        logger.warning("Legacy location message %s: no coordinates could be read",
+                       shown(message.id))
+        found = {"content": content if isinstance(content, (str, dict)) else None}
+        return KindResult(intent_text(intents["location"]), "location", {"location": found})
     return KindResult(intent_text(intents["unknown"]), "unknown", {})
 
 
@@ -202,10 +206,13 @@ def legacy_metadata(
 def parse_legacy(body: Dict[str, Any], batch: Batch) -> None:
     """Adds a legacy message to the batch (or ignores it: echoes, ignored kinds).
 
+    A message with a sender and a business number that cannot be mapped reaches the bot as
+    `unsupported`, with the problem in metadata and in `batch.problems`.
+
     Raises:
-        InvalidPayload: naming the broken field.
+        InvalidPayload: naming the broken field, when there is no sender or business number.
     """
-    message = validate_legacy(body)
+    message, problem = _validated(body)
     if is_echo(message):
         batch.ignore(message.id, "legacy OUTBOUND echo of a message sent to the user")
         return
@@ -213,16 +220,38 @@ def parse_legacy(body: Dict[str, Any], batch: Batch) -> None:
     if kind in batch.ignored_kinds:
         batch.ignore(message.id, f"kind {kind} is in 'ignore'")
         return
-    result = map_legacy(kind, message, batch.intents)
+    try:
+        if problem is not None:
+            raise problem
+        result = map_legacy(kind, message, batch.intents)
+    except InvalidPayload as exc:
+        problem = exc
+        batch.problem(exc)
+        result = unsupported_result(batch.intents)
     if result.intent_key in batch.ignored_kinds:
         batch.ignore(message.id, f"kind {result.intent_key} is in 'ignore'")
         return
     metadata = legacy_metadata(message, body, kind, batch.now)
     if batch.settings.metadata_raw or result.intent_key in RAW_KINDS:
         metadata["raw"] = body
+    if problem is not None:
+        metadata["problem"] = {"field": problem.field, "reason": problem.reason}
     metadata.update(result.details)
-    batch.messages.append(
-        InboundMessage(
-            message.msisdn, result.text, message.id, metadata["business_number"], kind, metadata
-        )
-    )
+    batch.add(InboundMessage(
+        message.msisdn, result.text, message.id, metadata["business_number"], kind, metadata))
+
+
+def _validated(body: Dict[str, Any]) -> Tuple[LegacyMessage, Optional[InvalidPayload]]:
+    """The legacy message; when broken beyond sender and number, just those and the problem."""
+    try:
+        return validate_legacy(body), None
+    except InvalidPayload as exc:
+        problem = exc
+    salvaged = {key: body[key] for key in ("id", "did", "msisdn", "chatType", "type")
+                if isinstance(body.get(key), (str, int)) and not isinstance(body[key], bool)}
+    salvaged.setdefault("id", "sha256:" + hashlib.sha256(
+        json.dumps(body, sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest())
+    try:
+        return validate_legacy(salvaged), problem
+    except InvalidPayload:
+        raise problem from None

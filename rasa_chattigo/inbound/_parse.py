@@ -6,6 +6,7 @@ from typing import Any, Optional
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._cloud import CLOUD_API_OBJECT, parse_cloud
 from rasa_chattigo.inbound._legacy import LEGACY_KEYS, parse_legacy
+from rasa_chattigo.inbound._limits import clean_json
 from rasa_chattigo.inbound._types import (
     Batch,
     InboundMessage,
@@ -33,28 +34,29 @@ def parse_webhook(
         received_at: Unix seconds to use when a message carries no timestamp
             (default: now).
 
+    A message that cannot be mapped still reaches the bot as the `unsupported` intent (what was
+    received in metadata) and is listed in `problems`; one naming no sender is only listed.
+
     Raises:
         InvalidPayload: the body is not an object, is in no known format, or its top level is
-            broken; or nothing usable was left (no message, status or ignored message) while at
-            least one part was broken: then the first problem is raised.
+            broken (`object`, `entry` in the Cloud API shape).
     """
     if not isinstance(body, dict):
         raise InvalidPayload("body", f"must be a JSON object, got {json_type(body)}")
+    body = clean_json(body)
     batch = Batch(settings, int(time.time()) if received_at is None else received_at)
     if "object" in body:
         data_format = "cloud_api"
         parse_cloud(body, batch)
     elif any(key in body for key in LEGACY_KEYS):
         data_format = "legacy"
-        parse_legacy(body, batch)
+        batch.guarded(parse_legacy, body, batch)
     else:
         raise InvalidPayload(
             "object",
             "is missing: the body is neither a WhatsApp Cloud API webhook "
             f"(object '{CLOUD_API_OBJECT}') nor a legacy Chattigo message (msisdn, did)",
         )
-    if batch.problems and not (batch.messages or batch.statuses or batch.ignored):
-        raise batch.problems[0]
     return ParsedWebhook(
         batch.messages, batch.statuses, batch.problems, batch.ignored, batch.errors, data_format
     )

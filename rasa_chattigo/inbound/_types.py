@@ -7,6 +7,16 @@ from typing import Any, Callable, Dict, List, Optional, Type
 
 from rasa_chattigo.compat.pydantic_api import ModelT, parse_model
 from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.inbound._limits import (
+    MAX_BUSINESS_DIGITS,
+    MAX_NAME_CHARS,
+    MAX_SENDER_CHARS,
+    MAX_TEXT_CHARS,
+    bounded_id,
+    bounded_metadata,
+    cut,
+)
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
@@ -94,13 +104,42 @@ class Batch:
         try:
             step(*args)
         except InvalidPayload as exc:
-            logger.warning("Skipping a broken part of a webhook: %s", exc)
+            logger.warning("Skipping a broken part of a webhook: %s", shown(exc))
             self.problems.append(exc)
 
     def ignore(self, message_id: str, why: str) -> None:
         """Acknowledges a message without giving it to the bot."""
-        logger.debug("Ignoring message %s: %s", message_id, why)
-        self.ignored.append(message_id)
+        logger.debug("Ignoring message %s: %s", shown(message_id), why)
+        self.ignored.append(bounded_id(message_id))
+
+    def problem(self, problem: InvalidPayload) -> None:
+        """Lists a broken part that still reached the bot (as `unsupported`)."""
+        logger.warning("A message that cannot be mapped goes to the bot as unsupported: %s",
+                       shown(problem))
+        self.problems.append(problem)
+
+    def add(self, message: InboundMessage) -> None:
+        """Adds a message for the bot, held to the caps of `_limits`.
+
+        Raises:
+            InvalidPayload: the sender or the business number is longer than anyone's.
+        """
+        if len(message.sender_id) > MAX_SENDER_CHARS:
+            raise InvalidPayload("from", f"is longer than {MAX_SENDER_CHARS} characters")
+        if len(message.business_number) > MAX_BUSINESS_DIGITS:
+            raise InvalidPayload("business_number", f"has more than {MAX_BUSINESS_DIGITS} digits")
+        message_id = bounded_id(message.message_id)
+        text = cut(message.text, MAX_TEXT_CHARS)
+        metadata = dict(message.metadata, message_id=message_id)
+        if isinstance(metadata.get("name"), str):
+            metadata["name"] = cut(metadata["name"], MAX_NAME_CHARS)
+        metadata, truncated = bounded_metadata(metadata)
+        if truncated or text != message.text:
+            logger.warning("Message %s was cut to the limits (text %d chars)", shown(message_id),
+                           len(message.text))
+            metadata["truncated"] = True
+        self.messages.append(InboundMessage(message.sender_id, text, message_id,
+                                            message.business_number, message.kind, metadata))
 
 
 def validate(model: Type[ModelT], data: Any, path: str) -> ModelT:

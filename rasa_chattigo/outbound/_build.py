@@ -26,8 +26,8 @@ from rasa_chattigo.outbound._responses import (
     parse_media,
     text_of,
 )
-from rasa_chattigo.outbound._textsplit import TEXT_LIMIT, split_text, utf16_len
-from rasa_chattigo.settings import ChattigoSettings
+from rasa_chattigo.outbound._textsplit import split_text, utf16_len
+from rasa_chattigo.settings import CHATTIGO_TEXT_LIMIT, ChattigoSettings
 
 __all__ = [
     "CHATTIGO_SEND_PATH",
@@ -59,6 +59,8 @@ class SendContext:
     msisdn: str
     bot_name: str
     channel: str = "WHATSAPP"
+    #: `max_text_length`: longer texts go out as several messages.
+    text_limit: int = CHATTIGO_TEXT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _chattigo_request(
 
 
 def _texts(text: str, ctx: SendContext) -> List[OutboundRequest]:
-    return [_chattigo_request(ctx, part) for part in split_text(text, TEXT_LIMIT)]
+    return [_chattigo_request(ctx, part) for part in split_text(text, ctx.text_limit)]
 
 
 def _media(media: Media, ctx: SendContext) -> List[OutboundRequest]:

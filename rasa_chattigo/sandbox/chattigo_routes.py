@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 from aiohttp import web
 
 from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.logsafe import redact_url
 from rasa_chattigo.sandbox.cloud import validate_cloud
 from rasa_chattigo.sandbox.fields import Fields, NotPermitted
 from rasa_chattigo.sandbox.handoff import CONTROL_KINDS
@@ -102,7 +103,7 @@ class ChattigoRoutes:
             logger.info("Sandbox: webhook registration refused: %s", reason)
             return error(403, "forbidden", reason, "waId")
         self.state.webhooks[did] = url
-        logger.info("Sandbox: webhook of %s registered: %s", did, url)
+        logger.info("Sandbox: webhook of %s registered: %s", did, redact_url(url))
         return web.json_response({"waId": did, "externalWebhook": url})
 
     async def send(self, request: web.Request) -> web.StreamResponse:

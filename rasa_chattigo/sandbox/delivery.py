@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import aiohttp
 
+from rasa_chattigo.logsafe import redact_url
 from rasa_chattigo.sandbox.whatsapp import build_status_webhook
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,9 @@ class WebhookPoster:
                 text = await response.text()
                 status = response.status
         except asyncio.TimeoutError:
-            raise DeliveryError(f"webhook {url} did not answer in time") from None
+            raise DeliveryError(f"webhook {redact_url(url)} did not answer in time") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"webhook {url} could not be reached: {exc}") from None
+            raise DeliveryError(f"webhook {redact_url(url)} could not be reached: {exc}") from None
         try:
             return status, json.loads(text) if text else ""
         except ValueError:

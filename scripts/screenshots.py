@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from rasa_chattigo.stack import LocalStack  # noqa: E402
+from rasa_chattigo.devtools._stack import LocalStack  # noqa: E402
 
 from conftest import DID  # noqa: E402
 from webchat import World, native_credentials, new_driver  # noqa: E402

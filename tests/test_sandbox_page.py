@@ -151,3 +151,8 @@ async def test_stopping_the_sandbox_ends_open_streams():
             await sandbox.stop()
             rest = [line async for line in response.aiter_lines()]
     assert rest[:1] == ["retry: 1000"]
+
+
+@pytest.mark.parametrize("path", ["/static/missing.js", "/static/%2e%2e", "/static/app.py"])
+async def test_only_the_pages_own_files_are_served_from_static(client, path):
+    assert (await client.get(path)).status_code == 404

@@ -280,9 +280,11 @@ def run_with_client(
     settings: ChattigoSettings, credentials: CredentialsProvider,
     action: Callable[["ChattigoClient"], Awaitable[T]],
 ) -> T:
-    """Runs `action` with a new client on a new event loop, closing the client afterwards.
+    """Runs `action` with a new client on a new event loop, closing both afterwards.
 
-    For synchronous callers: the CLI and the developer tools.
+    For synchronous callers: the CLI and the developer tools. Unlike `asyncio.run`, it leaves the
+    caller's current event loop in place instead of replacing it (which would orphan a loop that
+    is set but not running, as pytest-asyncio leaves one between tests).
     """
     async def run() -> T:
         client = ChattigoClient(settings, credentials)
@@ -291,4 +293,9 @@ def run_with_client(
         finally:
             await client.aclose()
 
-    return asyncio.run(run())
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

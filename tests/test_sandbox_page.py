@@ -161,3 +161,8 @@ def test_without_chromium_the_browser_tests_say_what_to_install(monkeypatch):
 
     assert webchat.browser_missing() == (
         "no Chromium: install Debian's chromium and chromium-driver")
+
+
+@pytest.mark.parametrize("path", ["/static/missing.js", "/static/%2e%2e", "/static/app.py"])
+async def test_only_the_pages_own_files_are_served_from_static(client, path):
+    assert (await client.get(path)).status_code == 404

@@ -1,5 +1,6 @@
 """Sanic: what differs between Sanic 21.12 (Rasa 3.6) and Sanic 25 (Rasa Pro)."""
 
+import asyncio
 import socket
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
@@ -94,9 +95,28 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]
     finally:
         await server.before_stop()
         server.close()
+        await _close_connections(server.connections)
         await server.wait_closed()
         await server.after_stop()
         sock.close()
+
+
+async def _close_connections(connections: Any, grace: float = 5.0) -> None:
+    """Closes the server's connections as Sanic's own runner does on stop: idle ones at once,
+    busy ones after `grace` seconds. Waits until each has closed, so no transport or connection
+    task outlives the server (Sanic 25 leaves them to the loop otherwise, and Python 3.12's
+    `wait_closed` waits for them)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    for connection in list(connections):
+        connection.close_if_idle()
+    while connections and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    for connection in list(connections):
+        connection.abort()
+    while connections:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the closed connections' tasks finish their cancellation
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: The page's file types, fixed: aiohttp 3.10+ guesses from Python's built-in table, which calls
+#: JavaScript `application/javascript` up to Python 3.11.
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
+                ".png": "image/png"}
 
 
 class PageRoutes:
@@ -34,7 +38,7 @@ class PageRoutes:
         """The route table."""
         return [
             web.get("/", self.page),
-            web.static("/static", STATIC),
+            web.get("/static/{name}", self.static_file),
             web.get("/sandbox/events", self.events),
             web.get("/sandbox/events.json", self.events_json),
             web.get("/sandbox/config", self.config),
@@ -45,6 +49,14 @@ class PageRoutes:
     async def page(self, request: web.Request) -> web.FileResponse:
         """`GET /`: the WhatsApp-like chat."""
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def static_file(self, request: web.Request) -> web.FileResponse:
+        """`GET /static/<name>`: one of the page's files (a name, never a path)."""
+        path = STATIC / request.match_info["name"]
+        kind = STATIC_TYPES.get(path.suffix)
+        if kind is None or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": kind})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """`GET /sandbox/events`: every event since `Last-Event-ID` (or `?after=`), then live."""

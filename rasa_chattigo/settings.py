@@ -86,6 +86,14 @@ class ChattigoSettings(BaseModel):
     dedup_inflight_ttl_seconds: float = 600.0
     dedup_max_entries: int = 100_000
 
+    # delivery: the durable inbox and the outbox (issue 13; docs/delivery.md)
+    inbox_store: Optional[str] = None
+    inbox_path: str = ".chattigo/inbox.db"
+    delivery_lease_seconds: float = 30.0
+    outbox_max_age_seconds: float = 3600.0
+    outbox_backoff_seconds: float = 2.0
+    outbox_max_backoff_seconds: float = 300.0
+
     # administration
     admin_token: Optional[str] = None
 
@@ -124,6 +132,13 @@ class ChattigoSettings(BaseModel):
                 raise ValueError(f"intent for '{kind}' must be a plain intent name, got {intent!r}")
         return value
 
+    @validator("delivery_lease_seconds", "outbox_max_age_seconds", "outbox_backoff_seconds",
+               "outbox_max_backoff_seconds")
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
     @validator("max_attempts")
     def _attempts(cls, value: int) -> int:
         if value < 1:
@@ -147,7 +162,7 @@ class ChattigoSettings(BaseModel):
 
     def __repr_args__(self) -> Any:
         hidden = {"password", "webhook_token", "app_secret", "admin_token"}
-        urls = {"base_url", "credentials_store", "dedup_store"}
+        urls = {"base_url", "credentials_store", "dedup_store", "inbox_store"}
         return [(k, "***" if k in hidden and v else safe_url(v) if k in urls and v else v)
                 for k, v in super().__repr_args__()]
 

@@ -198,4 +198,5 @@ def dedup_store_from_settings(
         max_entries=settings.dedup_max_entries,
         owner=owner,
         lease_seconds=settings.delivery_lease_seconds,
+        namespace=settings.store_namespace,
     )

@@ -89,6 +89,7 @@ class ChattigoSettings(BaseModel):
     # delivery: the durable inbox and the outbox (issue 13; docs/delivery.md)
     inbox_store: Optional[str] = None
     inbox_path: str = ".chattigo/inbox.db"
+    store_namespace: str = "rasa_chattigo"
     delivery_lease_seconds: float = 30.0
     outbox_max_age_seconds: float = 3600.0
     outbox_backoff_seconds: float = 2.0
@@ -137,6 +138,12 @@ class ChattigoSettings(BaseModel):
     def _positive(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("must be a positive number of seconds")
+        return value
+
+    @validator("store_namespace")
+    def _namespace(cls, value: str) -> str:
+        if not value or len(value) > 60 or any(ch.isspace() or ch in "/:" for ch in value):
+            raise ValueError("must be 1 to 60 characters without spaces, '/' or ':'")
         return value
 
     @validator("max_attempts")

@@ -35,7 +35,7 @@ class Delivery:
     def __init__(self, settings: ChattigoSettings, client: ChattigoClient, dedup: "DedupStore",
                  *, store: Optional[BoxStore] = None) -> None:
         self.owner = getattr(dedup, "owner", None) or new_owner_id()
-        self.store = store or open_store(store_url(settings))
+        self.store = store or open_store(store_url(settings), settings.store_namespace)
         self.inbox = Inbox(self.store, self.owner)
         self.intake = Intake(dedup, self.inbox)
         self.outbox = Outbox(self.store, self.owner, client, settings)

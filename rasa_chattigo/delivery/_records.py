@@ -19,7 +19,7 @@ records_table = Table(
     "chattigo_delivery",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("box", String(3), nullable=False),
+    Column("box", String(80), nullable=False),
     Column("key", String(300), nullable=False),
     Column("conversation", String(200), nullable=False),
     Column("owner", String(200), nullable=False, index=True),

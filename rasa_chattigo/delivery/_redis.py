@@ -60,7 +60,7 @@ class RedisStore:
         self._reassign = client.register_script(_REASSIGN)
 
     @classmethod
-    def from_url(cls, url: str) -> "RedisStore":
+    def from_url(cls, url: str, namespace: str = "rasa_chattigo") -> "RedisStore":
         """Connects lazily to `url`, with 2 s timeouts (a dead Redis is a quick 503)."""
         try:
             import redis.asyncio
@@ -69,7 +69,7 @@ class RedisStore:
                                                   socket_timeout=2.0, decode_responses=True)
         except (ImportError, ValueError) as exc:
             raise ConfigError("inbox_store", f"{safe_url(url)}: {type(exc).__name__}") from None
-        return cls(client, label=safe_url(url))
+        return cls(client, namespace=namespace, label=safe_url(url))
 
     def _keys(self, box: str) -> List[str]:
         base = f"{self._ns}:{box}"

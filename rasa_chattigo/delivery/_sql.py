@@ -31,10 +31,12 @@ class SqlStore:
 
     Args:
         url: a SQLAlchemy URL (`sqlite:///path/inbox.db`, `postgresql://user@host/db`).
+        namespace: keeps this bot's rows apart from other bots' in a shared database.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = "rasa_chattigo") -> None:
         self.label = safe_url(url)
+        self._ns = namespace
         self._sqlite = url.startswith("sqlite")
         try:
             options = {"poolclass": StaticPool,
@@ -66,27 +68,29 @@ class SqlStore:
 
     async def put(self, record: Record) -> None:
         """See `BoxStore.put`."""
-        record.seq = await self._run("keep a message", _put, record)
+        record.seq = await self._run("keep a message", _put, record, self._box(record.box))
 
     async def save(self, record: Record) -> None:
         """See `BoxStore.save`."""
         values = {k: v for k, v in record.row().items()
                   if k in ("owner", "next_at", "attempts", "state", "error", "created_at")}
+        box = self._box(record.box)
         await self._run("update a message", lambda conn: conn.execute(update(records_table).where(
-            _t.box == record.box, _t.key == record.key).values(**values)))
+            _t.box == box, _t.key == record.key).values(**values)))
 
     async def remove(self, box: str, key: str) -> None:
         """See `BoxStore.remove`."""
+        box = self._box(box)
         await self._run("remove a message", lambda conn: conn.execute(
             delete(records_table).where(_t.box == box, _t.key == key)))
 
     async def records(self, box: str) -> List[Record]:
         """See `BoxStore.records`."""
-        return await self._run("read messages", lambda conn: [Record.from_row(row) for row in (
-            conn.execute(select(records_table).where(_t.box == box).order_by(_t.seq)))])
+        return await self._run("read messages", _records, self._box(box))
 
     async def owners(self, box: str) -> Set[str]:
         """See `BoxStore.owners`."""
+        box = self._box(box)
         return await self._run("read owners", lambda conn: set(conn.execute(
             select(_t.owner).where(_t.box == box).distinct()).scalars()))
 
@@ -102,7 +106,11 @@ class SqlStore:
         dead, token = list(dead), f"{owner}#{uuid.uuid4().hex[:8]}"
         if not dead:
             return []
-        return await self._run("take over messages", _reassign, box, dead, owner, token)
+        return await self._run("take over messages", _reassign, self._box(box), dead, owner,
+                               token)
+
+    def _box(self, box: str) -> str:
+        return f"{self._ns}/{box}"
 
     async def heartbeat(self, owner: str, lease_seconds: float) -> None:
         """See `BoxStore.heartbeat`."""
@@ -126,8 +134,20 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _put(conn: Any, record: Record) -> int:
-    row, where = record.row(), (_t.box == record.box, _t.key == record.key)
+def _records(conn: Any, box: str) -> List[Record]:
+    rows = conn.execute(select(records_table).where(_t.box == box).order_by(_t.seq))
+    return [_record(row) for row in rows]
+
+
+def _record(row: Any) -> Record:
+    record = Record.from_row(row)
+    record.box = record.box.rpartition("/")[2]
+    return record
+
+
+def _put(conn: Any, record: Record, box: str) -> int:
+    row = {**record.row(), "box": box}
+    where = (_t.box == box, _t.key == record.key)
     seq = conn.execute(select(_t.seq).where(*where)).scalar()
     if seq is not None:  # kept already: a redelivery of a message a stopped owner left
         conn.execute(update(records_table).where(*where).values(**row))
@@ -140,7 +160,7 @@ def _reassign(conn: Any, box: str, dead: List[str], owner: str, token: str) -> L
                  .values(owner=token))
     rows = conn.execute(select(records_table).where(_t.owner == token).order_by(_t.seq)).all()
     conn.execute(update(records_table).where(_t.owner == token).values(owner=owner))
-    taken = [Record.from_row(row) for row in rows]
+    taken = [_record(row) for row in rows]
     for record in taken:
         record.owner = owner
     return taken

@@ -121,8 +121,10 @@ def store_url(settings: ChattigoSettings) -> str:
     return url
 
 
-def open_store(url: str) -> BoxStore:
+def open_store(url: str, namespace: str = "rasa_chattigo") -> BoxStore:
     """Builds (without connecting) the store `url` names: memory, SQLite, PostgreSQL or Redis.
+
+    `namespace` separates the records of bots sharing one Redis or one SQL database.
 
     Raises:
         ConfigError: naming `inbox_store` when the URL names no usable store.
@@ -132,12 +134,12 @@ def open_store(url: str) -> BoxStore:
     if url.startswith(_REDIS):
         from rasa_chattigo.delivery._redis import RedisStore
 
-        return RedisStore.from_url(url)
+        return RedisStore.from_url(url, namespace)
     if url.startswith(_SQL):
         from rasa_chattigo.delivery._sql import SqlStore
 
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        return SqlStore(url)
+        return SqlStore(url, namespace)
     raise ConfigError("inbox_store", f"{safe_url(url)}: expected memory, sqlite, sqlite:///FILE, "
                       "postgresql://... or redis://...")

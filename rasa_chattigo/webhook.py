@@ -145,11 +145,7 @@ class WebhookHandler:
         """Queues what the inbox holds for this instance (left by a crash, a stop or a dead
         instance), in arrival order, before any new message of the same conversation.
         """
-        kept = await self._intake.resume()
-        if kept:
-            logger.info("Resuming %d message(s) kept in the inbox: %s", len(kept),
-                        ", ".join(key for key, _, _ in kept))
-        for key, sender_id, message in kept:
+        for key, sender_id, message in await self._intake.resume():
             if self._dispatcher.accepting:
                 self._submit(message, sender_id, key, on_new_message, app)
 

@@ -29,7 +29,8 @@ def make_app(channel: ChattigoInput, on_new_message: Any) -> Sanic:
 def kept(path: Path) -> List[str]:
     """The message keys the SQLite inbox file holds, in arrival order (read by plain sqlite3)."""
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT key FROM chattigo_delivery WHERE box = 'rasa_chattigo/in' ORDER BY seq")
+        rows = db.execute("SELECT key FROM chattigo_delivery WHERE box = ? ORDER BY seq",
+                          ("rasa_chattigo/in",))
         return [key for (key,) in rows]
 
 

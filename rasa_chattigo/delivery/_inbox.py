@@ -53,7 +53,13 @@ class Inbox:
         taken = await self.store.reassign(INBOX, dead, self.owner)
         if taken:
             logger.info("Took over %d message(s) from stopped instance(s) %s: %s", len(taken),
-                        ", ".join(sorted(dead)) or "-", ", ".join(r.key for r in taken))
+                        ", ".join(sorted(dead)) or "-", describe([r.key for r in taken]))
         mine = [r for r in await self.store.records(INBOX)
                 if r.owner == self.owner and r.key not in skip]
         return [(r.key, r.body["sender_id"], InboundMessage(**r.body["message"])) for r in mine]
+
+
+def describe(keys: List[str], limit: int = 20) -> str:
+    """Message keys for a log line: all of them, or the first `limit` and how many more."""
+    shown = ", ".join(keys[:limit])
+    return shown if len(keys) <= limit else f"{shown} and {len(keys) - limit} more"

@@ -3,7 +3,7 @@
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List
 
-from rasa_chattigo.delivery._inbox import Inbox, Kept
+from rasa_chattigo.delivery._inbox import Inbox, Kept, describe
 from rasa_chattigo.errors import Unavailable
 from rasa_chattigo.inbound import InboundMessage
 
@@ -84,6 +84,9 @@ class Intake:
                 ready.append((key, sender_id, message))
             elif await self.dedup.state(key) == "done":
                 await self.inbox.forget(key)
+        if ready:
+            logger.info("Resuming %d message(s) kept in the inbox: %s", len(ready),
+                        describe([key for key, _, _ in ready]))
         return ready
 
     async def abandon(self) -> List[str]:
@@ -95,7 +98,7 @@ class Intake:
         left, self._stopped = self._stopped, []
         if left:
             logger.warning("%d acknowledged message(s) kept in the inbox %s for the next start: "
-                           "%s", len(left), self.inbox.store.label, ", ".join(left))
+                           "%s", len(left), self.inbox.store.label, describe(left))
         return left
 
 

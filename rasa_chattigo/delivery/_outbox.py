@@ -79,7 +79,8 @@ class Outbox:
                 "recipient": request.recipient, "message_id": request.message_id}
         record = Record(OUTBOX, request.message_id, conversation, body, owner=self.owner,
                         created_at=self._clock(), error=str(error)[:300])
-        record.next_at = self._clock() + self._delay(record, error)
+        delay = self._delay(record, error)
+        record.next_at = self._clock() + delay
         try:
             await self.store.put(record)
         except Unavailable as exc:
@@ -87,7 +88,7 @@ class Outbox:
                          request.message_id, request.recipient, error, exc)
             return
         logger.warning("Reply %s to %s kept in the outbox, retrying in %.1fs: %s",
-                       record.key, request.recipient, record.next_at - self._clock(), error)
+                       record.key, request.recipient, delay, error)
         self._queue(record)
 
     def _queue(self, record: Record) -> None:

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, List, Set, TypeVar
 
 from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -68,7 +70,7 @@ class SqlStore:
 
     async def put(self, record: Record) -> None:
         """See `BoxStore.put`."""
-        record.seq = await self._run("keep a message", _put, record, self._box(record.box))
+        await self._run("keep a message", _put, record, self._box(record.box))
 
     async def save(self, record: Record) -> None:
         """See `BoxStore.save`."""
@@ -145,14 +147,15 @@ def _record(row: Any) -> Record:
     return record
 
 
-def _put(conn: Any, record: Record, box: str) -> int:
+def _put(conn: Any, record: Record, box: str) -> None:
+    # One statement: insert, or replace a row kept already (a redelivery of a message a stopped
+    # owner left). Both SQLite (3.24+) and PostgreSQL speak ON CONFLICT.
     row = {**record.row(), "box": box}
-    where = (_t.box == box, _t.key == record.key)
-    seq = conn.execute(select(_t.seq).where(*where)).scalar()
-    if seq is not None:  # kept already: a redelivery of a message a stopped owner left
-        conn.execute(update(records_table).where(*where).values(**row))
-        return int(seq)
-    return int(conn.execute(insert(records_table).values(**row)).inserted_primary_key[0])
+    dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    statement = dialect(records_table).values(**row)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_t.box, _t.key], set_={k: v for k, v in row.items() if k != "box"})
+    conn.execute(statement)
 
 
 def _reassign(conn: Any, box: str, dead: List[str], owner: str, token: str) -> List[Record]:

@@ -19,7 +19,7 @@ class BoxStore(Protocol):
     label: str
 
     async def put(self, record: Record) -> None:
-        """Keeps `record`, replacing one with the same box and key; assigns its `seq`."""
+        """Keeps `record`, replacing one with the same box and key; the store orders it."""
 
     async def save(self, record: Record) -> None:
         """Writes back `record`'s owner, attempts, next_at, state and error."""

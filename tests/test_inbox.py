@@ -113,6 +113,8 @@ async def test_a_message_the_inbox_cannot_keep_is_refused_with_503_and_not_claim
     ("inbox_store", "mysql://db/x", "expected memory, sqlite"),
     ("outbox_max_age_seconds", -1, "must be a positive number of seconds"),
     ("delivery_lease_seconds", 0, "must be a positive number of seconds"),
+    ("inbox_path", "/proc/no/such/inbox.db", "cannot create /proc/no/such"),
+    ("store_namespace", "a b", "without spaces"),
 ])
 def test_a_wrong_delivery_setting_stops_start_up_naming_the_key(key, value, problem):
     with pytest.raises(ChattigoStartupError) as caught:

@@ -69,9 +69,9 @@ class Delivery:
         the inbox), stops retrying replies, and ends the leases so the next start, or another
         instance, takes over at once.
         """
-        await self.intake.abandon()
         if self._upkeep is not None:
             await self._upkeep.stop()
+        await self.intake.abandon()
         await self.outbox.stop()
         try:
             await self.store.retire(self.owner)

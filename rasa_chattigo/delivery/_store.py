@@ -139,7 +139,17 @@ def open_store(url: str, namespace: str = "rasa_chattigo") -> BoxStore:
         from rasa_chattigo.delivery._sql import SqlStore
 
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            _check_folder(Path(url[len("sqlite:///"):]).parent)
         return SqlStore(url, namespace)
     raise ConfigError("inbox_store", f"{safe_url(url)}: expected memory, sqlite, sqlite:///FILE, "
                       "postgresql://... or redis://...")
+
+
+def _check_folder(folder: Path) -> None:
+    """Makes the SQLite inbox's folder, or stops start-up naming `inbox_path`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("inbox_path", f"cannot create {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError("inbox_path", f"{folder} is not writable by this process")

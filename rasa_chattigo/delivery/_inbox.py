@@ -52,8 +52,8 @@ class Inbox:
                            await self.store.alive(await self.store.owners(INBOX)), self.owner)
         taken = await self.store.reassign(INBOX, dead, self.owner)
         if taken:
-            logger.info("Took over %d message(s) from stopped instance(s) %s: %s", len(taken),
-                        ", ".join(sorted(dead)) or "-", describe([r.key for r in taken]))
+            logger.warning("Took over %d message(s) from stopped instance(s) %s: %s", len(taken),
+                           ", ".join(sorted(dead)) or "-", describe([r.key for r in taken]))
         mine = [r for r in await self.store.records(INBOX)
                 if r.owner == self.owner and r.key not in skip]
         return [(r.key, r.body["sender_id"], InboundMessage(**r.body["message"])) for r in mine]

@@ -1,6 +1,7 @@
 """Dedup claims in Redis that know their owner, so no claim can strand a message."""
 
 import logging
+import time
 from typing import Any, Dict, Optional, Set
 
 from rasa_chattigo.delivery._owner import locally_dead, new_owner_id
@@ -20,20 +21,18 @@ end
 return 0
 """
 
-# A claim is `inflight|<owner>`. It is refused while done, or while held by a live owner that
-# is handling it: another instance whose lease key exists, or this one (ARGV[5] == '1' when
-# this instance holds the key now). A claim of a dead owner, or one of ours nobody handles
-# (its answer was lost), is taken over. Claiming renews our own lease.
-# ARGV: our value, ttl ms, our owner, lease prefix, held, lease ms.
+# A claim is `inflight|<owner>`. It is refused while done, or while another instance whose
+# lease key exists holds it. A claim of a dead owner is taken over, and so is one of ours: this
+# instance calls Redis only for keys it is not handling, so a claim of ours in Redis is one whose
+# answer was lost. Claiming renews our own lease.
+# ARGV: our value, ttl ms, our owner, lease prefix, lease ms.
 _CLAIM_SCRIPT = """
-redis.call('SET', ARGV[4] .. ARGV[3], '1', 'PX', ARGV[6])
+redis.call('SET', ARGV[4] .. ARGV[3], '1', 'PX', ARGV[5])
 local v = redis.call('GET', KEYS[1])
 if v == 'done' then return 'done' end
 if v then
   local holder = string.sub(v, 10)
-  if holder == ARGV[3] then
-    if ARGV[5] == '1' then return v end
-  elseif redis.call('EXISTS', ARGV[4] .. holder) == 1 then
+  if holder ~= ARGV[3] and redis.call('EXISTS', ARGV[4] .. holder) == 1 then
     return v
   end
 end
@@ -102,7 +101,7 @@ class RedisDedupStore:
         self._release_script = client.register_script(_RELEASE_SCRIPT)
         self._claim_script = client.register_script(_CLAIM_SCRIPT)
         self._seize_script = client.register_script(_SEIZE_SCRIPT)
-        self._claims: Dict[str, str] = {}
+        self._claims: Dict[str, float] = {}  # key -> when its Redis claim expires
         self._claiming: Set[str] = set()
 
     @classmethod
@@ -124,37 +123,43 @@ class RedisDedupStore:
     async def claim(self, key: str) -> bool:
         """See `DedupStore.claim`; an answer lost after Redis applied the claim is checked."""
         check_key(key)
-        held = "1" if key in self._claims or key in self._claiming else "0"
+        if self._held(key) or key in self._claiming:
+            logger.debug("Message %s being handled here", key)
+            return False  # claimed, or being claimed, by this instance: one Redis call per key
         self._claiming.add(key)
         try:
-            answer = await self._claim(key, held)
+            answer = await self._claim(key)
         finally:
             self._claiming.discard(key)
         if answer != "won":
             logger.debug("Message %s %s", key, "handled already" if answer == "done"
                          else f"being handled by {answer[9:]}")
             return False
-        self._claims[key] = self._value
+        self._claims[key] = time.monotonic() + self._inflight_ms / 1000
         return True
 
-    async def _claim(self, key: str, held: str) -> str:
-        args = [self._value, self._inflight_ms, self.owner, self._alive_prefix, held,
-                self._lease_ms]
+    def _held(self, key: str) -> bool:
+        # Held here until completed or released, or until Redis has let the claim expire.
+        deadline = self._claims.get(key)
+        return deadline is not None and deadline > time.monotonic()
+
+    async def _claim(self, key: str) -> str:
+        args = [self._value, self._inflight_ms, self.owner, self._alive_prefix, self._lease_ms]
         try:
             answer = _text(await self._claim_script(keys=[self.key(key)], args=args))
         except self._errors as exc:
-            answer = await self._check_lost_answer(key, exc, held)
-        if answer.startswith("inflight|") and held == "0" and locally_dead(answer[9:]):
+            answer = await self._check_lost_answer(key, exc)
+        if answer.startswith("inflight|") and locally_dead(answer[9:]):
             answer = await self._seize(key, answer)
         return answer
 
-    async def _check_lost_answer(self, key: str, exc: BaseException, held: str) -> str:
+    async def _check_lost_answer(self, key: str, exc: BaseException) -> str:
         # The claim may have been applied with only its answer lost: read what Redis holds.
         try:
             value = _text(await self._client.get(self.key(key)))
         except self._errors:
             raise self._unavailable(exc) from None
-        return "won" if value == self._value and held == "0" else value or "free"
+        return "won" if value == self._value else value or "free"
 
     async def _seize(self, key: str, seen: str) -> str:
         try:
@@ -167,22 +172,24 @@ class RedisDedupStore:
     async def complete(self, key: str) -> None:
         """See `DedupStore.complete`."""
         check_key(key)
-        self._claims.pop(key, None)
-        try:
+        try:  # still held until Redis says done: a redelivery meanwhile must see "busy"
             await self._client.set(self.key(key), "done", px=self._ttl_ms)
         except self._errors as exc:
             raise self._unavailable(exc) from None
+        finally:
+            self._claims.pop(key, None)
 
     async def release(self, key: str) -> None:
         """See `DedupStore.release`; only a claim this store made and still holds is deleted."""
         check_key(key)
-        value = self._claims.pop(key, None)
-        if value is None:
+        if key not in self._claims:
             return
         try:
-            await self._release_script(keys=[self.key(key)], args=[value])
+            await self._release_script(keys=[self.key(key)], args=[self._value])
         except self._errors as exc:
             raise self._unavailable(exc) from None
+        finally:
+            self._claims.pop(key, None)
 
     async def state(self, key: str) -> str:
         """See `DedupStore.state`."""

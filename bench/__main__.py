@@ -16,7 +16,7 @@ from bench import report
 
 logger = logging.getLogger("bench")
 
-SECTIONS = ("e2e", "ack", "channel", "startup")
+SECTIONS = ("e2e", "ack", "channel", "startup", "inbox")
 OUT = Path(__file__).resolve().parent
 
 
@@ -67,8 +67,13 @@ def run_suite(sections: List[str], quick: bool, logs: Path) -> Dict[str, Any]:
 
         results["startup"] = module.run(load["startup_reps"])
 
+    def inbox() -> None:
+        from bench import inbox_cost
+
+        results["inbox"] = inbox_cost.run(quick=quick)
+
     steps: Dict[str, Callable[[], None]] = {"e2e": e2e, "ack": ack, "channel": channel,
-                                           "startup": startup}
+                                           "startup": startup, "inbox": inbox}
     for name in sections:
         before = os.getloadavg()[0]
         began = time.perf_counter()

@@ -83,6 +83,14 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
                      _cell(memory["in_flight"]), DASH, DASH])
         rows.append(["Channel memory per 1,000 conversations processed (dedup ids)",
                      _cell(memory["processed"]), DASH, DASH])
+    inbox = results.get("inbox")
+    if inbox:
+        for name in ("memory", "sqlite", "redis", "postgresql"):
+            measured = inbox.get(name)
+            if measured:
+                rows.append([f"Inbox write per message (before the 200): {name}",
+                             _cell(measured["keep"]),
+                             "with its removal " + _cell(measured["keep_and_forget"]), DASH])
     startup = results.get("startup")
     if startup:
         rows.append(["Start-up: `import rasa_chattigo` + `ChattigoInput`",

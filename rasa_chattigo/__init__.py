@@ -8,6 +8,7 @@ Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
 - `guard`: the webhook's checks before parsing (size, address, token, signature).
 - `inbound`: webhook JSON to messages for the bot (pure).
 - `dispatch` and `dedup`: ordered background handling, and each message handled once.
+- `delivery`: the durable inbox (kept before the 200) and the outbox (replies Chattigo refused).
 - `outbound`: bot responses to Chattigo send requests (pure).
 - `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
 - `credentials`: where each number's login comes from, encrypted; the admin API.
@@ -27,6 +28,7 @@ from rasa_chattigo.errors import (
     CredentialError,
     CredentialNotFound,
     DedupUnavailable,
+    DeliveryUnavailable,
     DispatcherClosed,
     DuplicateCredential,
     InvalidCredentialField,
@@ -64,6 +66,7 @@ __all__ = [
     "CredentialError",
     "CredentialNotFound",
     "DedupUnavailable",
+    "DeliveryUnavailable",
     "DispatcherClosed",
     "DuplicateCredential",
     "InvalidCredentialField",

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
 
@@ -11,6 +11,8 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
+from rasa_chattigo.delivery import Delivery, Outbox
+from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
@@ -40,12 +42,14 @@ class ChattigoOutput(OutputChannel):
         settings: ChattigoSettings,
         credentials: CredentialsProvider,
         menus: Optional[MenuMemory] = None,
+        outbox: Optional[Outbox] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps response-delivery state there; Rasa 3.6 has none
         self._client = client
         self._settings = settings
         self._credentials = credentials
         self._menus = menus
+        self._outbox = outbox
 
     @classmethod
     def name(cls) -> str:
@@ -85,6 +89,9 @@ class ChattigoOutput(OutputChannel):
                 logger.info("[TEST MODE] would send to %s via %s: %s", shown(request.recipient),
                             request.path, shown(json.dumps(request.json, ensure_ascii=False),
                                                 limit=10_000))
+                continue
+            if self._outbox is not None:  # keeps and retries what Chattigo does not take
+                await self._outbox.send(did, recipient_id, request)
                 continue
             try:
                 await self._client.send(did, request)
@@ -149,6 +156,7 @@ class ChattigoInput(InputChannel):
         credentials: finds each business number's login.
         client: the Chattigo client; one is made from the settings when not given.
         dedup: the store of processed message ids; made from `dedup_store` at start-up.
+        delivery: the inbox and outbox; made from `inbox_store` at start-up.
     """
 
     def __init__(
@@ -158,16 +166,19 @@ class ChattigoInput(InputChannel):
         *,
         client: Optional[ChattigoClient] = None,
         dedup: Optional[DedupStore] = None,
+        delivery: Optional[Delivery] = None,
     ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.client = client or ChattigoClient(settings, credentials)
         self.dispatcher = Dispatcher()
-        self.dedup = dedup or dedup_store_from_settings(settings)
+        self.dedup = dedup or dedup_store_from_settings(settings, owner=new_owner_id())
+        self.delivery = delivery or Delivery(settings, self.client, self.dedup)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
-                                      self.dispatcher, self.get_output_channel, self.menus)
+                                      self.dispatcher, self.get_output_channel, self.menus,
+                                      self.delivery.intake)
 
     @classmethod
     def name(cls) -> str:
@@ -194,7 +205,8 @@ class ChattigoInput(InputChannel):
 
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
-        return ChattigoOutput(self.client, self.settings, self.credentials, self.menus)
+        return ChattigoOutput(self.client, self.settings, self.credentials, self.menus,
+                              self.delivery.outbox)
 
     def blueprint(self, on_new_message: OnNewMessage) -> sanic_api.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
@@ -210,17 +222,30 @@ class ChattigoInput(InputChannel):
         async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
             return await self.webhook.receive(request, on_new_message)
 
+        sanic_api.add_listener(bp, "before_server_start", self._resume(on_new_message))
+        sanic_api.add_listener(bp, "after_server_start", self._ready)
         sanic_api.add_listener(bp, "before_server_stop", self._finish)
         sanic_api.add_listener(bp, "after_server_stop", self._close)
         _add_admin_routes(bp, self)
         return bp
 
+    def _resume(self, on_new_message: OnNewMessage) -> Callable[[Any], Awaitable[None]]:
+        async def resume(app: Any) -> None:
+            await self.delivery.start(lambda: self.webhook.resume(on_new_message, app))
+
+        return resume
+
+    async def _ready(self, app: Any) -> None:
+        self.webhook.open()  # Rasa's agent is loaded: queued messages may reach it
+
     async def _finish(self, app: Any) -> None:
         await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+        await self.delivery.stop()
 
     async def _close(self, app: Any) -> None:
         await self.client.aclose()
         await self.dedup.aclose()
+        await self.delivery.aclose()
         store = getattr(self.credentials, "store", None)
         if store is not None:
             store.close()

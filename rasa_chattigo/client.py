@@ -214,8 +214,8 @@ class ChattigoClient:
             try:
                 return await self._attempt(method, url, json=json, headers=headers)
             except (ServerError, RateLimited, TransportError) as exc:
-                if attempt == attempts:
-                    raise
+                if attempt == attempts or _waits_too_long(exc, self._settings):
+                    raise  # a Retry-After beyond max_backoff_seconds is the outbox's to honour
                 delay = self._backoff(attempt, exc)
                 logger.warning(
                     "Chattigo %s %s for %s failed (%s); attempt %d of %d, retrying in %.2fs",
@@ -240,6 +240,11 @@ class ChattigoClient:
         ceiling = min(self._settings.backoff_seconds * 2 ** (attempt - 1),
                       self._settings.max_backoff_seconds)
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _waits_too_long(exc: ChattigoError, settings: ChattigoSettings) -> bool:
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and retry_after > settings.max_backoff_seconds
 
 
 def _raise_for_status(answer: httpx.Response) -> None:

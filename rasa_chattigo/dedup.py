@@ -2,30 +2,27 @@
 
 import logging
 import time
-import uuid
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Protocol
+from typing import Callable, Optional, Protocol
 
-from rasa_chattigo.compat import redis_api
-from rasa_chattigo.errors import ConfigError, DedupUnavailable
+from rasa_chattigo.delivery._redis_claims import (
+    DEFAULT_INFLIGHT_TTL_SECONDS,
+    RedisDedupStore,
+    check_key,
+    check_ttls,
+)
+from rasa_chattigo.errors import ConfigError
 from rasa_chattigo.settings import ChattigoSettings, safe_url
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INFLIGHT_TTL_SECONDS = 600.0
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 #: What one remembered id costs besides its characters: the dict slot, the float, the str header.
 ENTRY_OVERHEAD_BYTES = 120
 
-# Deletes the claim only if it still holds the value this store wrote, so an instance
-# never releases a claim another instance made after ours expired.
-_RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+__all__ = ["DedupStore", "MemoryDedupStore", "RedisDedupStore", "create_dedup_store",
+           "dedup_store_from_settings"]
 
 
 class DedupStore(Protocol):
@@ -43,6 +40,9 @@ class DedupStore(Protocol):
 
     async def release(self, key: str) -> None:
         """Gives up this store's in-flight claim on `key` (processing failed)."""
+
+    async def state(self, key: str) -> str:
+        """`done`, `busy` (claimed, not done) or `free`."""
 
     async def aclose(self) -> None:
         """Releases connections; the store is unusable afterwards."""
@@ -73,7 +73,7 @@ class MemoryDedupStore:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_ttls(ttl_seconds, inflight_ttl_seconds)
+        check_ttls(ttl_seconds, inflight_ttl_seconds)
         if max_entries < 1:
             raise ConfigError("dedup_max_entries", "must be at least 1")
         if max_bytes < 1:
@@ -93,7 +93,7 @@ class MemoryDedupStore:
 
     async def claim(self, key: str) -> bool:
         """See `DedupStore.claim`; atomic because it never awaits."""
-        _check_key(key)
+        check_key(key)
         self._purge()
         if key in self._inflight or key in self._done:
             return False
@@ -102,7 +102,7 @@ class MemoryDedupStore:
 
     async def complete(self, key: str) -> None:
         """See `DedupStore.complete`."""
-        _check_key(key)
+        check_key(key)
         self._purge()
         self._drop(self._inflight, key)
         self._drop(self._done, key)
@@ -110,8 +110,13 @@ class MemoryDedupStore:
 
     async def release(self, key: str) -> None:
         """See `DedupStore.release`; a done id stays done."""
-        _check_key(key)
+        check_key(key)
         self._drop(self._inflight, key)
+
+    async def state(self, key: str) -> str:
+        """See `DedupStore.state`."""
+        self._purge()
+        return "done" if key in self._done else "busy" if key in self._inflight else "free"
 
     async def aclose(self) -> None:
         """Forgets everything."""
@@ -157,103 +162,6 @@ def _cost(key: str) -> int:
     return len(key.encode("utf-8", "replace")) + ENTRY_OVERHEAD_BYTES
 
 
-class RedisDedupStore:
-    """A dedup store shared by several Rasa instances serving one number.
-
-    A claim is `SET <ns>:dedup:<key> inflight:<random> NX PX <inflight ttl>`; completing
-    overwrites it with `done` for `ttl_seconds`; releasing deletes it only while it still
-    holds this claim's random value. Redis errors raise `DedupUnavailable`.
-
-    Args:
-        client: a `redis.asyncio.Redis`.
-        ttl_seconds: how long a done id is remembered.
-        inflight_ttl_seconds: how long an unfinished claim blocks redeliveries.
-        namespace: key prefix, so several bots can share one Redis.
-        label: how the store is named in errors and logs (never holds a password).
-        owns_client: close the client in `aclose`.
-    """
-
-    def __init__(
-        self,
-        client: Any,
-        *,
-        ttl_seconds: float,
-        inflight_ttl_seconds: float = DEFAULT_INFLIGHT_TTL_SECONDS,
-        namespace: str = "rasa_chattigo",
-        label: str = "redis",
-        owns_client: bool = False,
-    ) -> None:
-        from redis.exceptions import RedisError
-
-        _check_ttls(ttl_seconds, inflight_ttl_seconds)
-        self._client = client
-        self._ttl_ms = max(1, int(ttl_seconds * 1000))
-        self._inflight_ms = max(1, int(inflight_ttl_seconds * 1000))
-        self._prefix = f"{namespace}:dedup:"
-        self._label = label
-        self._owns_client = owns_client
-        self._errors = (RedisError, OSError)
-        self._release_script = client.register_script(_RELEASE_SCRIPT)
-        self._claims: Dict[str, str] = {}
-
-    @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> "RedisDedupStore":
-        """Connects lazily to `redis://`, `rediss://` or `unix://` `url`; see `__init__` for kwargs.
-
-        Timeouts default to 2 s so a dead Redis turns into a quick 503, not a hung webhook;
-        `?socket_timeout=` in the URL overrides them.
-        """
-        import redis.asyncio
-
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
-        return cls(client, label=safe_url(url), owns_client=True, **kwargs)
-
-    def key(self, key: str) -> str:
-        """The Redis key holding `key`'s claim."""
-        return self._prefix + key
-
-    async def claim(self, key: str) -> bool:
-        """See `DedupStore.claim`."""
-        _check_key(key)
-        value = f"inflight:{uuid.uuid4().hex}"
-        try:
-            won = await self._client.set(self.key(key), value, nx=True, px=self._inflight_ms)
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
-        if won:
-            self._claims[key] = value
-        return bool(won)
-
-    async def complete(self, key: str) -> None:
-        """See `DedupStore.complete`."""
-        _check_key(key)
-        self._claims.pop(key, None)
-        try:
-            await self._client.set(self.key(key), "done", px=self._ttl_ms)
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
-
-    async def release(self, key: str) -> None:
-        """See `DedupStore.release`; only a claim this store made and still holds is deleted."""
-        _check_key(key)
-        value = self._claims.pop(key, None)
-        if value is None:
-            return
-        try:
-            await self._release_script(keys=[self.key(key)], args=[value])
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
-
-    async def aclose(self) -> None:
-        """Closes the client if this store created it."""
-        if self._owns_client:
-            await redis_api.close_client(self._client)
-
-    def _unavailable(self, exc: BaseException) -> DedupUnavailable:
-        logger.warning("Dedup store %s unavailable: %s", self._label, type(exc).__name__)
-        return DedupUnavailable(self._label, f"{type(exc).__name__}: {exc}")
-
-
 def create_dedup_store(
     url: str,
     *,
@@ -262,6 +170,8 @@ def create_dedup_store(
     inflight_ttl_seconds: float = DEFAULT_INFLIGHT_TTL_SECONDS,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    owner: Optional[str] = None,
+    lease_seconds: float = 30.0,
 ) -> DedupStore:
     """Builds the store named by the `dedup_store` setting.
 
@@ -272,6 +182,8 @@ def create_dedup_store(
         inflight_ttl_seconds: how long an unfinished claim blocks redeliveries.
         max_entries: bound on the memory store's ids.
         max_bytes: bound on the memory store's bytes.
+        owner: this instance's owner id, which Redis claims carry.
+        lease_seconds: how long a silent instance's Redis claims stay its own.
 
     Raises:
         ConfigError: naming `dedup_store` or `dedup_ttl_seconds`.
@@ -296,24 +208,16 @@ def create_dedup_store(
             ttl_seconds=ttl_seconds,
             inflight_ttl_seconds=inflight_ttl_seconds,
             namespace=namespace,
+            owner=owner,
+            lease_seconds=lease_seconds,
         )
     except ValueError as exc:
         raise ConfigError("dedup_store", f"bad Redis URL {safe_url(text)}: {exc}") from None
 
 
-def _check_ttls(ttl_seconds: float, inflight_ttl_seconds: float) -> None:
-    if not ttl_seconds > 0:
-        raise ConfigError("dedup_ttl_seconds", "must be a positive number of seconds")
-    if not inflight_ttl_seconds > 0:
-        raise ConfigError("dedup_inflight_ttl_seconds", "must be a positive number of seconds")
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key:
-        raise ValueError("dedup key must be a non-empty message id")
-
-
-def dedup_store_from_settings(settings: ChattigoSettings) -> DedupStore:
+def dedup_store_from_settings(
+    settings: ChattigoSettings, owner: Optional[str] = None
+) -> DedupStore:
     """The store the `dedup_*` settings describe.
 
     Raises:
@@ -325,4 +229,7 @@ def dedup_store_from_settings(settings: ChattigoSettings) -> DedupStore:
         inflight_ttl_seconds=settings.dedup_inflight_ttl_seconds,
         max_entries=settings.dedup_max_entries,
         max_bytes=settings.dedup_max_bytes,
+        owner=owner,
+        lease_seconds=settings.delivery_lease_seconds,
+        namespace=settings.store_namespace,
     )

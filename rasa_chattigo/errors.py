@@ -15,6 +15,7 @@
     ├── UnknownBusinessNumber       a message for a number we hold no enabled credentials for
     ├── Unavailable                 a dependency is down for now: answer 503, Chattigo redelivers
     │   ├── DedupUnavailable        the shared dedup store cannot be reached
+    │   ├── DeliveryUnavailable     the inbox/outbox store cannot keep or read a message
     │   ├── DispatcherClosed        shutting down, accepting no new messages
     │   ├── Overloaded              `max_pending_messages` reached: 503 with Retry-After
     │   └── ProcessingFailed        `ack: inline`: the bot failed on a message
@@ -25,7 +26,8 @@
     └── TransportError              no HTTP answer at all
 
 Library exceptions are mapped into this tree in one place each: httpx's in `client`, pydantic's
-in `compat.pydantic_api`, SQLAlchemy's in `credentials._store`, Redis's in `dedup`.
+in `compat.pydantic_api`, SQLAlchemy's in `credentials._store` and `delivery._sql`, Redis's
+in `delivery._redis_claims` and `delivery._redis`.
 """
 
 import functools
@@ -156,6 +158,15 @@ class DedupUnavailable(Unavailable):
         self.store = store
         self.reason = reason
         super().__init__(f"dedup store {store} unavailable: {reason}")
+
+
+class DeliveryUnavailable(Unavailable):
+    """The inbox or outbox store cannot keep or read a message (answer 503: nothing kept)."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"delivery store {store} unavailable: {reason}")
 
 
 class DispatcherClosed(Unavailable):

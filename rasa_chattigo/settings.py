@@ -99,6 +99,15 @@ class ChattigoSettings(BaseModel):
     max_pending_messages: int = 1000
     fallback_reply: str = DEFAULT_FALLBACK_REPLY
 
+    # delivery: the durable inbox and the outbox (issue 13; docs/delivery.md)
+    inbox_store: Optional[str] = None
+    inbox_path: str = ".chattigo/inbox.db"
+    store_namespace: str = "rasa_chattigo"
+    delivery_lease_seconds: float = 30.0
+    outbox_max_age_seconds: float = 3600.0
+    outbox_backoff_seconds: float = 2.0
+    outbox_max_backoff_seconds: float = 300.0
+
     # administration
     admin_token: Optional[str] = None
 
@@ -137,6 +146,19 @@ class ChattigoSettings(BaseModel):
                 raise ValueError(f"intent for '{kind}' must be a plain intent name, got {intent!r}")
         return value
 
+    @validator("delivery_lease_seconds", "outbox_max_age_seconds", "outbox_backoff_seconds",
+               "outbox_max_backoff_seconds")
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @validator("store_namespace")
+    def _namespace(cls, value: str) -> str:
+        if not value or len(value) > 60 or any(ch.isspace() or ch in "/:" for ch in value):
+            raise ValueError("must be 1 to 60 characters without spaces, '/' or ':'")
+        return value
+
     @validator("max_attempts", "max_pending_messages", "dedup_max_bytes")
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
@@ -167,7 +189,7 @@ class ChattigoSettings(BaseModel):
 
     def __repr_args__(self) -> Any:
         hidden = {"password", "webhook_token", "app_secret", "admin_token"}
-        urls = {"base_url", "credentials_store", "dedup_store"}
+        urls = {"base_url", "credentials_store", "dedup_store", "inbox_store"}
         return [(k, "***" if k in hidden and v else safe_url(v) if k in urls and v else v)
                 for k, v in super().__repr_args__()]
 

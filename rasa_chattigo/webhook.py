@@ -11,6 +11,8 @@ from rasa_chattigo.client import CredentialsProvider
 from rasa_chattigo.compat import rasa_api, sanic_api
 from rasa_chattigo.conversation import MenuMemory, menu_payload
 from rasa_chattigo.dedup import DedupStore
+from rasa_chattigo.delivery import Inbox, Intake, MemoryStore
+from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
@@ -46,21 +48,23 @@ class WebhookHandler:
         dispatcher: the per-conversation queues.
         output: makes the output channel a message's replies go through.
         menus: the numbered menus this instance sent, when it is the only instance.
+        intake: claims and keeps each message (delivery); an in-memory inbox when not given.
     """
 
     def __init__(
         self, channel_name: str, settings: ChattigoSettings, credentials: CredentialsProvider,
         dedup: DedupStore, dispatcher: Dispatcher, output: Callable[[], OutputChannel],
-        menus: Optional[MenuMemory],
+        menus: Optional[MenuMemory], intake: Optional[Intake] = None,
     ) -> None:
         self._channel_name = channel_name
         self._settings = settings
         self._credentials = credentials
-        self._dedup = dedup
+        self._intake = intake or Intake(dedup, Inbox(MemoryStore(), new_owner_id()))
         self._dispatcher = dispatcher
         self._output = output
         self._menus = menus
         self._guard = WebhookGuard(settings)
+        self._ready: Optional[asyncio.Event] = None
 
     async def receive(self, request: Any, on_new_message: OnNewMessage) -> Any:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
@@ -134,23 +138,41 @@ class WebhookHandler:
     async def _accept(
         self, message: InboundMessage, did: str, on_new_message: OnNewMessage, app: Any
     ) -> "Optional[asyncio.Future[None]]":
-        """Claims the message and queues it; None when it was claimed already (a redelivery)."""
+        """Claims, keeps and queues the message; None when it was claimed already."""
         key = f"{did}:{message.message_id}"
         if not self._dispatcher.accepting:
             raise DispatcherClosed("shutting down, not accepting new messages")
         pending = self._dispatcher.pending
         if pending >= self._settings.max_pending_messages:
             raise Overloaded(pending, RETRY_AFTER_SECONDS)
-        if not await self._dedup.claim(key):
-            logger.debug("Message %s already handled, ignoring redelivery", shown(key))
-            return None
         sender_id = self._sender_id(did, message.sender_id)
+        if not await self._intake.accept(key, sender_id, message):
+            logger.debug("Message %s already handled or being handled, ignoring redelivery",
+                         shown(key))
+            return None
+        return self._submit(message, sender_id, key, on_new_message, app)
+
+    def _submit(self, message: InboundMessage, sender_id: str, key: str,
+                on_new_message: OnNewMessage, app: Any) -> "asyncio.Future[None]":
         job = _Job(self, message, sender_id, key, on_new_message, app)
-        try:
-            return self._dispatcher.submit(sender_id, job)
-        except DispatcherClosed:
-            await self._settle(self._dedup.release, key)  # so a redelivery is processed
-            raise
+        return self._dispatcher.submit(sender_id, job)  # closed: `Delivery.stop` releases it
+
+    async def resume(self, on_new_message: OnNewMessage, app: Any) -> None:
+        """Queues what the inbox holds for this instance (left by a crash, a stop or a dead
+        instance), in arrival order, before any new message of the same conversation.
+        """
+        for key, sender_id, message in await self._intake.resume():
+            if self._dispatcher.accepting:
+                self._submit(message, sender_id, key, on_new_message, app)
+
+    def open(self) -> None:
+        """Lets queued messages reach the bot (Rasa's agent is loaded by now)."""
+        self._gate().set()
+
+    def _gate(self) -> asyncio.Event:
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        return self._ready
 
     def _sender_id(self, did: str, number: str) -> str:
         # One number served: the user's number, exactly as received. Several: prefixed by the
@@ -163,28 +185,30 @@ class WebhookHandler:
         self, message: InboundMessage, sender_id: str, key: str,
         on_new_message: OnNewMessage, app: Any,
     ) -> None:
-        """Hands one message to Rasa, and marks it done.
+        """Hands one message to Rasa, and settles it in the inbox and the dedup store.
 
         A message the bot fails on is a poison message: logged with its id and reason, marked
         done all the same (a redelivery would fail again, for ever) and answered with
-        `fallback_reply`. Only a shutdown releases it, so that Chattigo redelivers it.
+        `fallback_reply`. Only a shutdown keeps it in the inbox, for the next start.
         """
         try:
+            await self._gate().wait()
             await on_new_message(await self._user_message(message, sender_id, app))
         except Exception as exc:
             logger.error("The bot failed on message %s from %s (%s: %s); answered with the "
                          "fallback reply, not redelivered", shown(message.message_id),
                          shown(sender_id), type(exc).__name__, shown(exc),
                          exc_info=logger.isEnabledFor(logging.DEBUG))
-            await self._settle(self._dedup.complete, key)
+            await self._intake.done(key)
             await self._fallback(sender_id)
             return
-        except BaseException:  # cancelled at shutdown: Chattigo must redeliver it
-            logger.error("Message %s from %s was not processed before shutdown",
-                         shown(message.message_id), shown(sender_id))
-            await self._settle(self._dedup.release, key)
             raise
-        await self._settle(self._dedup.complete, key)
+        except BaseException:  # cancelled at shutdown: kept in the inbox for the next start
+            logger.warning("Message %s from %s was not processed before shutdown",
+                           shown(message.message_id), shown(sender_id))
+            await self._intake.stopped(key)
+            raise
+        await self._intake.done(key)
 
     async def _fallback(self, sender_id: str) -> None:
         try:
@@ -208,15 +232,6 @@ class WebhookHandler:
             input_channel=self._channel_name, message_id=message.message_id,
             metadata=message.metadata,
         )
-
-    @staticmethod
-    async def _settle(mark: Callable[[str], Awaitable[None]], key: str) -> None:
-        # The message was handled (or failed); a dedup store gone away since the claim must
-        # not turn that into an error: the in-flight claim simply expires.
-        try:
-            await mark(key)
-        except Unavailable as exc:
-            logger.error("Could not record the outcome of message %s: %s", shown(key), exc)
 
 
 class _Job:

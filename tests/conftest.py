@@ -105,6 +105,17 @@ def channel_settings(**overrides: Any) -> Dict[str, Any]:
             "base_url": "http://127.0.0.1:9", **default_auth, **overrides}
 
 
+@pytest.fixture(autouse=True)
+def _own_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's channels keep their inbox in the test's own folder, not the working one, so
+    a message one test left is never resumed into another test's bot.
+    """
+    from rasa_chattigo.settings import ChattigoSettings
+
+    field = ChattigoSettings.__fields__["inbox_path"]
+    monkeypatch.setattr(field, "default", str(tmp_path / "inbox" / "inbox.db"))
+
+
 @pytest.fixture
 def collector() -> Collector:
     return Collector()

@@ -12,12 +12,11 @@ import redis
 from rasa_chattigo.compat import redis_api
 from rasa_chattigo.dedup import (
     ENTRY_OVERHEAD_BYTES,
-    DedupUnavailable,
     MemoryDedupStore,
     RedisDedupStore,
     create_dedup_store,
 )
-from rasa_chattigo.errors import ChattigoError, ConfigError
+from rasa_chattigo.errors import ChattigoError, ConfigError, DedupUnavailable
 from rasa_chattigo.settings import safe_url
 
 from conftest import Clock
@@ -273,7 +272,7 @@ async def test_redis_keys_are_namespaced(redis_backend):
     client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
     value = await client.get(f"{RUN_NAMESPACE}:dedup:{WAMID}")
     await redis_api.close_client(client)
-    assert value.startswith("inflight:")
+    assert value.startswith("inflight|")
 
 
 async def test_redis_done_value_carries_the_ttl(redis_backend):

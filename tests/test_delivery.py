@@ -24,6 +24,7 @@ async def chattigo_channel(sandbox: Sandbox, **settings: Any) -> AsyncIterator[C
     try:
         yield channel
     finally:
+        await channel.delivery.outbox.stop()
         await channel.client.aclose()
 
 
@@ -159,25 +160,28 @@ def issued_tokens(sandbox, monkeypatch) -> List[str]:
     return tokens
 
 
-async def test_a_reply_that_cannot_be_delivered_is_logged_not_raised(
+async def test_a_reply_that_cannot_be_delivered_now_is_kept_and_sent_later_in_order(
     sandbox, issued_tokens, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    async with output_channel(sandbox, max_attempts=3, backoff_seconds=0.001) as output:
-        # One fault more than the attempts: the next reply meets it and is retried through.
+    async with output_channel(sandbox, max_attempts=3, backoff_seconds=0.001,
+                              outbox_backoff_seconds=0.01) as output:
+        # One fault more than the attempts: the outbox's first retry meets it.
         await call(sandbox, "POST", "/sandbox/faults", json={"mode": "500", "count": 4})
-        await output.send_response(USER, {"text": "Este mensaje no llega"})  # must not raise
+        await output.send_response(USER, {"text": "Este mensaje llega después"})  # no raise
 
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert [r.name for r in errors] == ["rasa_chattigo.channel"]
-        assert USER in errors[0].getMessage()
+        kept = [r for r in caplog.records if r.name == "rasa_chattigo.delivery._outbox"]
+        assert [r.levelno for r in kept] == [logging.WARNING]
+        assert USER in kept[0].getMessage()
         assert "Chattigo answered HTTP 500: injected fault: internal server error" in (
-            errors[0].getMessage())
+            kept[0].getMessage())
         assert sent(sandbox) == []
 
-        await output.send_response(USER, {"text": "Este sí llega"})
+        await output.send_response(USER, {"text": "Este también, en orden"})
+        await wait_until(lambda: len(sent(sandbox)) == 2)
 
-    assert [m.payload["content"] for m in sent(sandbox)] == ["Este sí llega"]
+    assert [m.payload["content"] for m in sent(sandbox)] == [
+        "Este mensaje llega después", "Este también, en orden"]
     assert sandbox.state.stats.faults_injected == 4
     assert sandbox.state.stats.logins == 1
     assert len(issued_tokens) == 1

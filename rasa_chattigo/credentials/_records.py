@@ -181,8 +181,10 @@ def check_fields(
     return clean
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **overrides: Any) -> Engine:
     """A SQLAlchemy engine for `url` that never puts bound values in errors or logs.
+
+    `overrides` are more `create_engine` options (the delivery store's pool, for one).
 
     Raises:
         StoreError: when the URL cannot be parsed or its driver is not installed.
@@ -195,7 +197,7 @@ def make_engine(url: str) -> Engine:
             options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             options["pool_pre_ping"] = True
-        return create_engine(parsed, **options)
+        return create_engine(parsed, **{**options, **overrides})
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise StoreError(
             f"credentials store {safe_url(url)}: cannot use it ({type(exc).__name__}); expected "

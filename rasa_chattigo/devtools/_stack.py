@@ -159,6 +159,12 @@ class LocalStack:
         """Stops one `rasa run` with SIGTERM, as a deployment would; returns its exit code."""
         return _stop(self._rasa[index], grace)
 
+    def kill_rasa(self, index: int = 0) -> int:
+        """Kills one `rasa run` with SIGKILL, as a crash would; returns its exit code."""
+        child = self._rasa[index]
+        child.kill()
+        return child.wait()
+
     def register_webhook(self, url: str, did: Optional[str] = None) -> None:
         """Registers `url` for a business number (default: the stack's) via the real PATCH."""
         did = did or self.did

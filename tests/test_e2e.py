@@ -43,9 +43,14 @@ def responses(name: str) -> List[str]:
 class WhatsAppUser:
     """One phone, talking through the sandbox; `say` returns the bot's replies as sent."""
 
+    #: One HTTP client per sandbox, shared by its users and closed with the stack.
+    clients: Dict[str, httpx.Client] = {}
+
     def __init__(self, stack: LocalStack, phone: str, did: str = DID) -> None:
         self.stack, self.phone, self.did = stack, phone, did
-        self.http = httpx.Client(base_url=stack.sandbox_url, timeout=60)
+        url = stack.sandbox_url
+        self.http = self.clients.get(url) or self.clients.setdefault(
+            url, httpx.Client(base_url=url, timeout=60))
         self.seq = max((m["seq"] for m in self._messages(0, 0)), default=0)
 
     def _messages(self, after: int, wait: float) -> List[Dict[str, Any]]:
@@ -87,6 +92,9 @@ def stack():
         yield running
     finally:
         running.stop()
+        for client in WhatsAppUser.clients.values():
+            client.close()
+        WhatsAppUser.clients.clear()
 
 
 def test_hola_gets_a_spanish_greeting_in_chattigo_format(stack):

@@ -13,10 +13,10 @@ from test_attacks import flow_reply, head, raw_exchange
 
 from rasa_chattigo.devtools._stack import LocalStack
 
-from conftest import load_fixture, server_logs
+from conftest import load_fixture, requires_nlu, requires_rasa_cli, server_logs
 from test_e2e import DID, ensure_model
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 
 PROJECT = Path(__file__).resolve().parent.parent / "bot_project"
 WEBHOOK_TOKEN = "attack-e2e-webhook-token-0123456789"

@@ -18,27 +18,34 @@ import yaml
 from rasa_chattigo.devtools._stack import LocalStack
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
-from conftest import requires_postgres, requires_redis, server_logs
+from conftest import (
+    MODELS,
+    requires_nlu,
+    requires_postgres,
+    requires_rasa_cli,
+    requires_redis,
+    server_logs,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_PROJECT = ROOT / "bot_project" / "slow"
-SLOW_MODEL = SLOW_PROJECT / "models" / "slow.tar.gz"
+SLOW_MODEL = SLOW_PROJECT / MODELS / "slow.tar.gz"
 PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / "models" / "current.tar.gz"
+MODEL = PROJECT / MODELS / "current.tar.gz"
 DID = "5492644710400"
 SLOW_REPLY = "Listo, ya lo procesé."
 #: How long Chattigo refuses every send in the outage test: far beyond the client's quick
 #: retries (3 attempts, 0.5 s then 1 s apart), so only the outbox can deliver the replies.
 OUTAGE_SECONDS = 20.0
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 
 
 def ensure_model(project: Path, model: Path) -> Path:
     if not model.exists():
         subprocess.run(
             [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
-             model.name[: -len(".tar.gz")], "--out", "models", "--quiet"],
+             model.name[: -len(".tar.gz")], "--out", MODELS, "--quiet"],
             cwd=project, check=True)
     return model
 

@@ -6,7 +6,7 @@ import pytest
 
 from rasa_chattigo.devtools._stack import LocalStack
 
-from conftest import server_logs
+from conftest import requires_nlu, requires_rasa_cli, server_logs
 from test_e2e import DID, PROJECT, ensure_model
 from webchat import NO_BROWSER, native_credentials, new_driver, requires_browser
 
@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-pytestmark = [requires_browser, pytest.mark.e2e]
+pytestmark = [requires_browser, pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
@@ -11,6 +12,7 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
+from rasa_chattigo.delivery import FailedDeliveries, SentLog, sent_log_from_settings
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
@@ -18,13 +20,33 @@ from rasa_chattigo.errors import (
     UnknownBusinessNumber,
 )
 from rasa_chattigo.guard import RedactTokenFilter
-from rasa_chattigo.outbound._build import SendContext, build_requests
+from rasa_chattigo.handoff import Handoffs
+from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
+from rasa_chattigo.outbound._handoff import PAUSING_KINDS
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
+from rasa_chattigo.window import Window, WindowPolicy
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
+
+
+@dataclass
+class Conversations:
+    """What replies consult and update: hand-offs, WhatsApp's window, the messages sent."""
+
+    handoffs: Handoffs
+    window: Window
+    policy: WindowPolicy
+    sent: SentLog
+    failures: Optional[FailedDeliveries] = None
+
+    def bind(self, app: Any) -> None:
+        """Lets them reach the Rasa agent of the server `app` (tracker and lock stores)."""
+        self.handoffs.app = self.window.app = app
+        if self.failures is not None:
+            self.failures.app = app
 
 
 class ChattigoOutput(OutputChannel):
@@ -40,11 +62,13 @@ class ChattigoOutput(OutputChannel):
         settings: ChattigoSettings,
         credentials: CredentialsProvider,
         menus: Optional[MenuMemory] = None,
+        conversations: Optional[Conversations] = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._credentials = credentials
         self._menus = menus
+        self._conversations = conversations
 
     @classmethod
     def name(cls) -> str:
@@ -73,6 +97,13 @@ class ChattigoOutput(OutputChannel):
             return
         if self._menus is not None:
             self._menus.remember(recipient_id, message)
+        if self._conversations is not None:
+            try:
+                requests = await self._conversations.policy.apply(
+                    recipient_id, requests, str(message.get("text") or ""), context)
+            except ChattigoError as exc:
+                logger.error("Cannot send a reply to %s: %s", recipient_id, exc)
+                return
         for request in requests:
             if not self._settings.sending_enabled:
                 logger.info("[TEST MODE] would send to %s via %s: %s", request.recipient,
@@ -83,6 +114,21 @@ class ChattigoOutput(OutputChannel):
             except ChattigoError as exc:
                 logger.error("Reply %s to %s from DID %s was not delivered: %s",
                              request.message_id, request.recipient, did, exc)
+                continue
+            await self._sent(did, recipient_id, request)
+
+    async def _sent(self, did: str, recipient_id: str, request: OutboundRequest) -> None:
+        """Notes a hand-off (the bot keeps quiet after it) and what a failure would refer to."""
+        if self._conversations is None:
+            return
+        if request.kind in PAUSING_KINDS:
+            self._conversations.handoffs.bot_handed_off(recipient_id)
+        elif self._settings.delivery_failed_intent:
+            try:
+                await self._conversations.sent.add(did, request.message_id, recipient_id)
+            except ChattigoError as exc:
+                logger.warning("Message %s sent, but a failure would not reach the bot: %s",
+                               request.message_id, exc)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
@@ -146,8 +192,11 @@ class ChattigoInput(InputChannel):
         self.dedup = dedup or dedup_store_from_settings(settings)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
+        self.conversations = _conversations(settings, self.dedup, self.dispatcher,
+                                            self.get_output_channel)
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
-                                      self.dispatcher, self.get_output_channel, self.menus)
+                                      self.dispatcher, self.get_output_channel, self.menus,
+                                      self.conversations)
 
     @classmethod
     def name(cls) -> str:
@@ -174,7 +223,8 @@ class ChattigoInput(InputChannel):
 
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
-        return ChattigoOutput(self.client, self.settings, self.credentials, self.menus)
+        return ChattigoOutput(self.client, self.settings, self.credentials, self.menus,
+                              self.conversations)
 
     def blueprint(self, on_new_message: OnNewMessage) -> sanic_api.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
@@ -189,20 +239,38 @@ class ChattigoInput(InputChannel):
         async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
             return await self.webhook.receive(request, on_new_message)
 
+        @bp.listener("before_server_start")
+        async def bind(app: Any, loop: Any) -> None:
+            self.conversations.bind(app)
+
         @bp.listener("before_server_stop")
         async def finish(app: Any, loop: Any) -> None:
             await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+            await self.conversations.handoffs.close()
 
         @bp.listener("after_server_stop")
         async def close(app: Any, loop: Any) -> None:
             await self.client.aclose()
             await self.dedup.aclose()
+            await self.conversations.sent.aclose()
             store = getattr(self.credentials, "store", None)
             if store is not None:
                 store.close()
 
         _add_admin_routes(bp, self)
         return bp
+
+def _conversations(
+    settings: ChattigoSettings, dedup: DedupStore, dispatcher: Dispatcher, output: Any
+) -> Conversations:
+    """Hand-offs, the window and failed deliveries; in memory only when one instance serves."""
+    shared = settings.dedup_store != "memory"
+    window = Window(shared=shared)
+    sent = sent_log_from_settings(settings)
+    return Conversations(
+        Handoffs(settings, shared=shared), window, WindowPolicy(settings, window), sent,
+        FailedDeliveries(settings, sent, dedup, dispatcher, output))
+
 
 def redact_access_log() -> None:
     """Keeps the webhook token out of Sanic's access log (added once per process)."""

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
@@ -23,7 +23,11 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.guard import WebhookGuard
 from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.inbound._legacy import HANDBACK_KINDS
 from rasa_chattigo.settings import ChattigoSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasa_chattigo.channel import Conversations
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +45,13 @@ class WebhookHandler:
         dispatcher: the per-conversation queues.
         output: makes the output channel a message's replies go through.
         menus: the numbered menus this instance sent, when it is the only instance.
+        conversations: hand-offs, WhatsApp's window and failed deliveries.
     """
 
     def __init__(
         self, channel_name: str, settings: ChattigoSettings, credentials: CredentialsProvider,
         dedup: DedupStore, dispatcher: Dispatcher, output: Callable[[], OutputChannel],
-        menus: Optional[MenuMemory],
+        menus: Optional[MenuMemory], conversations: Optional["Conversations"] = None,
     ) -> None:
         self._channel_name = channel_name
         self._settings = settings
@@ -55,6 +60,7 @@ class WebhookHandler:
         self._dispatcher = dispatcher
         self._output = output
         self._menus = menus
+        self._conversations = conversations
         self._guard = WebhookGuard(settings)
 
     async def receive(self, request: Any, on_new_message: OnNewMessage) -> Any:
@@ -106,9 +112,14 @@ class WebhookHandler:
                 accepted.append(done)
         if unknown and not accepted and not duplicates:
             raise UnknownBusinessNumber(unknown[0][0])
+        handled = len(accepted)
+        failures = self._conversations.failures if self._conversations else None
+        if failures is not None and parsed.statuses:
+            failures.app = app
+            accepted += await failures.accept(parsed.statuses)
         if self._settings.ack == "inline":
             await _wait_inline(accepted)
-        return _summary(parsed, len(accepted), duplicates, unknown)
+        return _summary(parsed, handled, duplicates, unknown)
 
     async def _known(self, did: str, message: InboundMessage) -> bool:
         try:
@@ -150,7 +161,7 @@ class WebhookHandler:
     ) -> None:
         """Hands one message to Rasa; marks it done, or releases it for redelivery on failure."""
         try:
-            await on_new_message(await self._user_message(message, sender_id, app))
+            await self._deliver(message, sender_id, on_new_message, app)
         except BaseException as exc:  # cancelled at shutdown too: Chattigo must redeliver it
             if isinstance(exc, Exception):
                 logger.exception("The bot failed on message %s from %s", message.message_id,
@@ -161,6 +172,23 @@ class WebhookHandler:
             await self._settle(self._dedup.release, key)
             raise
         await self._settle(self._dedup.complete, key)
+
+    async def _deliver(
+        self, message: InboundMessage, sender_id: str, on_new_message: OnNewMessage, app: Any
+    ) -> None:
+        """A hand-back to the bot's hand-off logic; a user message to Rasa (issue 14, 15)."""
+        conversations = self._conversations
+        if conversations is None:
+            await on_new_message(await self._user_message(message, sender_id, app))
+            return
+        conversations.bind(app)
+        if message.kind in HANDBACK_KINDS and message.metadata.get("format") == "legacy":
+            await conversations.handoffs.hand_back(sender_id, self._output(), message.kind)
+            return
+        conversations.window.user_wrote(sender_id)
+        await conversations.handoffs.expire(sender_id)
+        await on_new_message(await self._user_message(message, sender_id, app))
+        await conversations.handoffs.settle(sender_id)
 
     async def _user_message(
         self, message: InboundMessage, sender_id: str, app: Any

@@ -1,0 +1,138 @@
+"""Hand-off to Chattigo's human agents: the pause in the tracker, the hand-back, the timeout."""
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Optional, Set
+
+from rasa_chattigo.compat import rasa_api
+from rasa_chattigo.settings import ChattigoSettings
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN = object()
+
+
+class Handoffs:
+    """Pauses a conversation when the bot hands it to agents, and resumes it when it comes back.
+
+    The pause is Rasa's own `ConversationPaused` event, added under the conversation's lock
+    once the bot's turn is saved, so every instance sharing the tracker store sees it; Rasa
+    then records the user's messages and predicts nothing. A pause older than
+    `handoff_timeout_seconds` ends at the user's next message.
+
+    Args:
+        settings: the channel settings (`handoff_timeout_seconds`, `intents`).
+        shared: whether other instances serve the same numbers; when not, the pauses this
+            process made or saw are kept in memory, sparing a tracker read per message.
+        clock: Unix seconds, injectable for tests.
+    """
+
+    def __init__(self, settings: ChattigoSettings, *, shared: bool,
+                 clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
+        self._timeout = settings.handoff_timeout_seconds
+        self._intent = settings.intent_for["transfer"]
+        self._shared = shared
+        self._clock = clock
+        self._max_entries = max_entries
+        self._since: OrderedDict[str, Optional[float]] = OrderedDict()
+        self._pending: Dict[str, asyncio.Task[None]] = {}
+        self._tasks: Set[asyncio.Task[None]] = set()
+        self.app: Any = None
+
+    def bot_handed_off(self, sender_id: str) -> None:
+        """The bot sent a `transfer` or `group`: pause the conversation once this turn ends.
+
+        The pause waits for the conversation's lock, which the bot's turn holds until its
+        tracker is saved; `settle` waits for it.
+        """
+        task = asyncio.ensure_future(self._pause(sender_id))
+        self._tasks.add(task)
+        self._pending[sender_id] = task
+        task.add_done_callback(lambda done: self._forget_task(sender_id, done))
+
+    def _forget_task(self, sender_id: str, task: "asyncio.Task[None]") -> None:
+        self._tasks.discard(task)
+        if self._pending.get(sender_id) is task:
+            del self._pending[sender_id]
+
+    async def settle(self, sender_id: str) -> None:
+        """Waits until a pause this turn asked for is in the tracker."""
+        task = self._pending.get(sender_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _pause(self, sender_id: str) -> None:
+        agent = rasa_api.app_agent(self.app)
+        if agent is None:
+            logger.warning("Hand-off of %s not recorded: no Rasa agent to pause it", sender_id)
+            return
+        try:
+            await rasa_api.update_conversation(agent, sender_id, [rasa_api.paused()])
+        except Exception:  # the turn is over: nothing else can report it
+            logger.exception("Could not pause conversation %s after its hand-off", sender_id)
+            return
+        self._remember(sender_id, self._clock())
+        logger.info("Conversation %s handed to Chattigo's agents: the bot keeps quiet", sender_id)
+
+    async def hand_back(self, sender_id: str, output: Any, how: str) -> None:
+        """Chattigo gave the chat back (`transfer`) or closed it (`close`): resume the bot.
+
+        On `transfer` the bot also receives the hand-back intent (`/chattigo_handback`).
+        """
+        agent = rasa_api.app_agent(self.app)
+        if agent is None:
+            logger.warning("Hand-back of %s ignored: no Rasa agent", sender_id)
+            return
+        intent = self._intent if how == "transfer" else None
+        resumed, told = await rasa_api.update_conversation(
+            agent, sender_id, [rasa_api.resumed()], only_if_paused=True, intent=intent,
+            output=output)
+        self._remember(sender_id, None)
+        logger.info("Chattigo sent %s for %s: %s%s", how, sender_id,
+                    "the bot answers again" if resumed else "the bot was not paused",
+                    f"; intent {intent} triggered" if told else "")
+        if intent is not None and not told:
+            logger.warning("The bot's domain has no intent %s: add it to greet the user "
+                           "when the chat comes back", intent)
+
+    async def expire(self, sender_id: str) -> None:
+        """Before a user message: a pause older than `handoff_timeout_seconds` ends, logged."""
+        since = await self._paused_since(sender_id)
+        if since is None:
+            return
+        age = self._clock() - since
+        if age < self._timeout:
+            return
+        agent = rasa_api.app_agent(self.app)
+        resumed, _ = await rasa_api.update_conversation(
+            agent, sender_id, [rasa_api.resumed()], only_if_paused=True)
+        self._remember(sender_id, None)
+        if resumed:
+            logger.info("Hand-off of %s given no answer for %.0f s (handoff_timeout_seconds "
+                        "%.0f): the bot answers again", sender_id, age, self._timeout)
+
+    async def _paused_since(self, sender_id: str) -> Optional[float]:
+        known = self._since.get(sender_id, _UNKNOWN) if not self._shared else _UNKNOWN
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        agent = rasa_api.app_agent(self.app)
+        if agent is None:
+            return None
+        since = rasa_api.pause_state(await rasa_api.read_tracker(agent, sender_id))
+        self._remember(sender_id, since)
+        return since
+
+    def _remember(self, sender_id: str, since: Optional[float]) -> None:
+        if self._shared:
+            return
+        self._since[sender_id] = since
+        self._since.move_to_end(sender_id)
+        while len(self._since) > self._max_entries:
+            self._since.popitem(last=False)
+
+    async def close(self) -> None:
+        """Waits for the pauses still being written (they only wait for a lock)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

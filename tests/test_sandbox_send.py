@@ -135,7 +135,7 @@ TEXT_RULES = [
     ("msisdn", DELETE, "msisdn: is required"),
     ("msisdn", "549 264 447-2542", "msisdn: must contain digits only (no '+', spaces or dashes)"),
     ("type", DELETE, "type: is required"),
-    ("type", "image", "type: must be one of text, media, HSM"),
+    ("type", "image", "type: must be one of text, media, HSM, transfer, group, close, timeout"),
     ("channel", DELETE, "channel: is required"),
     ("channel", "whatsapp", "channel: must be one of WHATSAPP, FACEBOOK, WEBCHAT, MESSENGER"),
     ("channel", "TELEGRAM", "channel: must be one of WHATSAPP, FACEBOOK, WEBCHAT, MESSENGER"),
@@ -187,7 +187,9 @@ async def test_media_without_caption_or_file_name_is_accepted(client: httpx.Asyn
 
 HSM_RULES = [
     ("hsm", DELETE, "hsm: is required"),
-    ("hsm.elementName", DELETE, "hsm.elementName: is required"),
+    ("hsm.template", DELETE, "hsm.template: is required"),
+    ("hsm.languageCode", DELETE, "hsm.languageCode: is required"),
+    ("hsm.parameters", ["Juan", 3], "hsm.parameters.1: must be a string"),
     ("hsm.destinations", [], "hsm.destinations: must hold at least 1 item(s)"),
     (
         "hsm.destinations",

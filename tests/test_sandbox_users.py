@@ -151,8 +151,8 @@ async def test_unreachable_webhook_is_502(sandbox: Sandbox) -> None:
         ({"format": "xml", "text": "hola"}, "format: must be one of cloud, legacy"),
         (
             {"format": "legacy", "type": "sticker"},
-            "type: must be one of text, image, audio, video, document, location "
-            "for the legacy format",
+            "type: must be one of text, image, audio, video, document, location, transfer, "
+            "close for the legacy format",
         ),
     ],
 )

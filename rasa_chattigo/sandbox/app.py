@@ -1,5 +1,6 @@
 """The sandbox server: an aiohttp application standing in for Chattigo, startable in-process."""
 
+import datetime
 import logging
 import socket
 import time
@@ -19,18 +20,26 @@ from typing import (
 
 from aiohttp import web
 
+from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.sandbox.agent_routes import AgentRoutes
 from rasa_chattigo.sandbox.chattigo_routes import ChattigoRoutes
 from rasa_chattigo.sandbox.delivery import StatusNotifier, WebhookPoster
+from rasa_chattigo.sandbox.events import EventLog
 from rasa_chattigo.sandbox.faults import FaultPlan
+from rasa_chattigo.sandbox.handoff import Handoffs, describe_control
+from rasa_chattigo.sandbox.page_routes import PageRoutes
 from rasa_chattigo.sandbox.sandbox_routes import SandboxRoutes
-from rasa_chattigo.sandbox.state import SandboxState
+from rasa_chattigo.sandbox.state import OUT, RecordedMessage, SandboxState
 from rasa_chattigo.sandbox.tokens import DEFAULT_TOKEN_TTL, TokenIssuer
+from rasa_chattigo.sandbox.validation import AcceptedSend
+from rasa_chattigo.sandbox.window import RE_ENGAGEMENT_ERROR, MovableClock, Windows
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_USERNAME = "demo@sandbox"
 DEFAULT_PASSWORD = "sandbox-password"  # noqa: S105 - a documented local-only default
 DEFAULT_DID = "5492644710400"
+DEFAULT_PEOPLE = {"5492644472542": "Usuario Demo", "5491155551234": "Lucía Gómez"}
 
 
 async def serve_app(
@@ -83,7 +92,12 @@ class Sandbox:
         webhook_timeout: seconds to wait for the bot when posting a webhook.
         host: the address to bind.
         port: the port; 0 picks a free one.
-        clock: Unix time source for token expiry and timestamps (tests move it).
+        clock: Unix time source for token expiry and timestamps (tests move it); the sandbox
+            wraps it in a `MovableClock` (`sandbox.clock.advance(seconds)`).
+        window: enforce WhatsApp's 24-hour window: a free-form send to a user who has not
+            written within 24 hours is answered 200 but reported `failed` with error 131047.
+        bot_name: the name the page shows in its header before the bot's first send.
+        people: simulated WhatsApp users the page offers, number -> profile name.
     """
 
     def __init__(
@@ -98,6 +112,9 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        window: bool = False,
+        bot_name: Optional[str] = None,
+        people: Optional[Mapping[str, str]] = None,
     ) -> None:
         users = dict(users or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
         numbers: Dict[str, List[str]] = {u: [DEFAULT_DID] for u in users}
@@ -108,12 +125,22 @@ class Sandbox:
             for did in owned:
                 if not did.isdigit():
                     raise ValueError(f"business number {did!r} must contain digits only")
-        self.state = SandboxState(users=users, dids=numbers, clock=clock)
-        self.tokens = TokenIssuer(token_ttl, clock)
+        self.clock = MovableClock(clock)
+        self.events = EventLog()
+        self.state = SandboxState(users=users, dids=numbers, clock=self.clock)
+        self.state.listener = self._publish_message
+        self.tokens = TokenIssuer(token_ttl, self.clock)
         self.faults = FaultPlan()
         self.poster = WebhookPoster(webhook_timeout)
         self.statuses = statuses
-        self._notifier = StatusNotifier(self.poster, self.state.webhooks.get, status_delay)
+        self.window = window
+        self.windows = Windows(self.clock)
+        self.handoffs = Handoffs()
+        self.bot_name = bot_name
+        self.people = dict(DEFAULT_PEOPLE if people is None else people)
+        self._notifier = StatusNotifier(
+            self.poster, self.state.webhooks.get, status_delay, self.clock, self._publish_status
+        )
         self._host = host
         self._port = port
         self._runner: Optional[web.AppRunner] = None
@@ -128,8 +155,14 @@ class Sandbox:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.add_routes(ChattigoRoutes(self).routes())
         app.add_routes(SandboxRoutes(self).routes())
+        app.add_routes(AgentRoutes(self).routes())
+        app.add_routes(PageRoutes(self).routes())
         app.cleanup_ctx.append(self._lifecycle)
+        app.on_shutdown.append(self._end_streams)
         return app
+
+    async def _end_streams(self, app: web.Application) -> None:
+        self.events.close()
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         await self.poster.start()
@@ -137,10 +170,51 @@ class Sandbox:
         await self._notifier.close()
         await self.poster.close()
 
-    def report_statuses(self, did: str, msisdn: str, wamid: str, send_id: Optional[str]) -> None:
-        """Schedules sent/delivered/read webhooks for an accepted message, when enabled."""
-        if self.statuses:
+    def deliver(
+        self, did: str, msisdn: str, wamid: str, send_id: Optional[str], kind: str
+    ) -> None:
+        """What WhatsApp does with an accepted send: statuses when enabled, and, with the
+        window enforced, a `failed` 131047 instead for a free-form message outside it."""
+        if self.window and kind != "template" and not self.windows.is_open(did, msisdn):
+            logger.info("Sandbox: %s to %s is outside the 24-hour window: failed", wamid, msisdn)
+            self._notifier.notify(did, msisdn, wamid, send_id, error=RE_ENGAGEMENT_ERROR)
+        elif self.statuses:
             self._notifier.notify(did, msisdn, wamid, send_id)
+
+    def control(self, send: AcceptedSend) -> None:
+        """Applies a hand-off send (transfer, group, close, timeout) to its conversation."""
+        for msisdn in send.recipients:
+            chat = self.handoffs.apply_send(send.did, msisdn, send.kind, send.payload)
+            text = describe_control(send.kind, send.payload)
+            self.state.record(OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id)
+            self.events.publish("handoff", did=send.did, msisdn=msisdn, **chat.to_json())
+        logger.info("Sandbox: %s of %s from %s", send.kind, ",".join(send.recipients), send.did)
+
+    def refused(
+        self, body: Any, status: int, exc: InvalidPayload, did: Optional[str] = None
+    ) -> None:
+        """Shows a refused send on the page, in its conversation when the body names one."""
+        named = body if isinstance(body, dict) else {}
+        to = str(named.get("msisdn") or named.get("to") or "")
+        self.events.publish(
+            "refused", did=str(named.get("did") or did or ""), msisdn="".join(filter(str.isdigit, to)),
+            status=status, reason=str(exc), field=exc.field, payload=body, at=self._now(),
+        )
+
+    def _now(self) -> str:
+        at = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.timezone.utc)
+        return at.isoformat(timespec="milliseconds")
+
+    def _publish_message(self, message: RecordedMessage, extras: Dict[str, Any]) -> None:
+        self.events.publish("message", **message.to_json(), **extras)
+
+    def _publish_status(self, payload: Dict[str, Any]) -> None:
+        value = payload["entry"][0]["changes"][0]["value"]
+        item = value["statuses"][0]
+        self.events.publish(
+            "status", did=value["metadata"]["display_phone_number"], msisdn=item["recipient_id"],
+            wamid=item["id"], status=item["status"], errors=item.get("errors"), payload=payload,
+        )
 
     @property
     def port(self) -> int:

@@ -1,14 +1,16 @@
 """Chattigo's own endpoints: login, webhook registration, proprietary and Cloud API sends."""
 
+import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from aiohttp import web
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.sandbox.cloud import validate_cloud
 from rasa_chattigo.sandbox.fields import Fields, NotPermitted
+from rasa_chattigo.sandbox.handoff import CONTROL_KINDS
 from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
 from rasa_chattigo.sandbox.responses import error, inflict, invalid, meta_error, read_json
 from rasa_chattigo.sandbox.state import OUT
@@ -50,6 +52,19 @@ class ChattigoRoutes:
             logger.info("Sandbox: %s %s refused: %s", request.method, request.path, exc)
             raise
 
+    async def _fault(self, request: web.Request) -> Optional[web.StreamResponse]:
+        """The injected fault's answer, if one is due; a slow answer only delays."""
+        fault = self.sandbox.faults.next()
+        if fault is None:
+            return None
+        self.state.stats.faults_injected += 1
+        self.sandbox.events.publish("faults", **self.sandbox.faults.describe())
+        if fault.mode == "slow":
+            logger.info("Sandbox: injected fault slow on %s %s", request.method, request.path)
+            await asyncio.sleep(fault.stall_seconds)
+            return None
+        return await inflict(request, fault)
+
     async def login(self, request: web.Request) -> web.Response:
         """`POST /login`: a JWT for valid credentials."""
         try:
@@ -64,6 +79,7 @@ class ChattigoRoutes:
             logger.info("Sandbox: login refused for %s: wrong credentials", username)
             return error(401, "unauthorized", "wrong username or password")
         self.state.stats.logins += 1
+        self.sandbox.events.publish("login", user=username)
         logger.info("Sandbox: login of %s", username)
         token = self.sandbox.tokens.issue(username)
         return web.json_response({"access_token": token, "user": username, "access": True})
@@ -95,16 +111,19 @@ class ChattigoRoutes:
             username = self._user(request, bare_allowed=False)
         except TokenRejected as exc:
             return error(401, "unauthorized", str(exc))
-        fault = self.sandbox.faults.next()
-        if fault is not None:
-            self.state.stats.faults_injected += 1
-            return await inflict(request, fault)
+        refusal = await self._fault(request)
+        if refusal is not None:
+            return refusal
+        body: Any = None
         try:
-            send = validate_send(await read_json(request), self.state.dids.get(username, []))
+            body = await read_json(request)
+            send = validate_send(body, self.state.dids.get(username, []))
         except InvalidPayload as exc:
             self.state.stats.rejected += 1
             logger.info("Sandbox: send refused: %s", exc)
-            return invalid(exc, 403 if isinstance(exc, NotPermitted) else 400)
+            status = 403 if isinstance(exc, NotPermitted) else 400
+            self.sandbox.refused(body, status, exc)
+            return invalid(exc, status)
         if not self.state.claim_id(send.did, send.message_id):
             self.state.stats.duplicate_ids += 1
             logger.info(
@@ -112,10 +131,16 @@ class ChattigoRoutes:
             )
             return web.Response(status=200)
         self.state.stats.accepted += 1
+        if send.kind in CONTROL_KINDS:
+            self.sandbox.control(send)
+            return web.Response(status=200)
         text = render_proprietary(send.payload, send.kind)
         for msisdn in send.recipients:
-            self.state.record(OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id)
-            self.sandbox.report_statuses(send.did, msisdn, new_wamid(msisdn), send.message_id)
+            wamid = new_wamid(msisdn)
+            self.state.record(
+                OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id, wamid=wamid
+            )
+            self.sandbox.deliver(send.did, msisdn, wamid, send.message_id, send.kind)
         logger.info(
             "Sandbox: accepted %s %s from %s to %s",
             send.kind,
@@ -131,27 +156,29 @@ class ChattigoRoutes:
             username = self._user(request, bare_allowed=False)
         except TokenRejected as exc:
             return meta_error(401, 190, f"Invalid OAuth access token: {exc}")
-        fault = self.sandbox.faults.next()
-        if fault is not None:
-            self.state.stats.faults_injected += 1
-            return await inflict(request, fault)
+        refusal = await self._fault(request)
+        if refusal is not None:
+            return refusal
         did = request.match_info["did"]
+        body: Any = None
         try:
             if not did.isdigit():
                 raise InvalidPayload("did", "must contain digits only (in the path)")
             if not self.state.may_use(username, did):
                 raise NotPermitted("did", f"business number {did} is not enabled for this user")
-            send = validate_cloud(await read_json(request))
+            body = await read_json(request)
+            send = validate_cloud(body)
         except InvalidPayload as exc:
             self.state.stats.rejected += 1
             logger.info("Sandbox: Cloud API send refused: %s", exc)
             status = 403 if isinstance(exc, NotPermitted) else 400
+            self.sandbox.refused(body, status, exc, did=did)
             return meta_error(status, 10 if status == 403 else 100, str(exc), exc.field)
         wamid = new_wamid(send.wa_id)
         self.state.stats.accepted += 1
         text = render_cloud(send.payload)
-        self.state.record(OUT, did, send.wa_id, send.kind, text, send.payload, wamid)
-        self.sandbox.report_statuses(did, send.wa_id, wamid, None)
+        self.state.record(OUT, did, send.wa_id, send.kind, text, send.payload, wamid, wamid=wamid)
+        self.sandbox.deliver(did, send.wa_id, wamid, None, send.kind)
         logger.info(
             "Sandbox: accepted Cloud API %s %s from %s to %s", send.kind, wamid, did, send.wa_id
         )

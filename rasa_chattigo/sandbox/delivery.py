@@ -3,7 +3,8 @@
 import asyncio
 import json
 import logging
-from typing import Any, Callable, Optional, Set, Tuple
+import time
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import aiohttp
 
@@ -70,34 +71,63 @@ class StatusNotifier:
         poster: the webhook poster.
         webhook_for: business number -> its registered webhook URL, if any.
         delay: seconds between two statuses of one message.
+        clock: Unix time of the statuses' `timestamp`.
+        on_status: told of every status posted (the page's ticks).
     """
 
     def __init__(
-        self, poster: WebhookPoster, webhook_for: Callable[[str], Optional[str]], delay: float
+        self,
+        poster: WebhookPoster,
+        webhook_for: Callable[[str], Optional[str]],
+        delay: float,
+        clock: Callable[[], float] = time.time,
+        on_status: Optional[Callable[[Dict[str, Any]], None]] = None,
     ) -> None:
         self._poster = poster
         self._webhook_for = webhook_for
         self._delay = delay
+        self._clock = clock
+        self._on_status = on_status
         self._tasks: Set[asyncio.Task[None]] = set()
 
-    def notify(self, did: str, recipient: str, wamid: str, callback_data: Optional[str]) -> None:
-        """Schedules the statuses of one accepted message."""
-        task = asyncio.ensure_future(self._report(did, recipient, wamid, callback_data))
+    def notify(
+        self,
+        did: str,
+        recipient: str,
+        wamid: str,
+        callback_data: Optional[str],
+        error: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        """Schedules the statuses of one accepted message: sent, delivered, read; or, given
+        an `error`, the one `failed` status carrying it."""
+        statuses = ("failed",) if error else STATUS_SEQUENCE
+        task = asyncio.ensure_future(
+            self._report(statuses, did, recipient, wamid, callback_data, error)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _report(
-        self, did: str, recipient: str, wamid: str, callback_data: Optional[str]
+        self,
+        statuses: Tuple[str, ...],
+        did: str,
+        recipient: str,
+        wamid: str,
+        callback_data: Optional[str],
+        error: Optional[Dict[str, Any]],
     ) -> None:
-        for status in STATUS_SEQUENCE:
+        for status in statuses:
             await asyncio.sleep(self._delay)
+            payload = build_status_webhook(
+                status, did=did, recipient=recipient, wamid=wamid, callback_data=callback_data,
+                timestamp=self._clock(), errors=[error] if error else None,
+            )
+            if self._on_status is not None:
+                self._on_status(payload)
             url = self._webhook_for(did)
             if url is None:
                 logger.info("Sandbox: no webhook for %s, status %s not reported", did, status)
                 return
-            payload = build_status_webhook(
-                status, did=did, recipient=recipient, wamid=wamid, callback_data=callback_data
-            )
             try:
                 answer, _ = await self._poster.post(url, payload)
             except DeliveryError as exc:

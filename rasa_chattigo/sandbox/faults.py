@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.sandbox.fields import Fields
 
-MODES = ("500", "429", "stall")
+MODES = ("500", "429", "stall", "slow")
 MAX_STALL_SECONDS = 120.0
 
 
@@ -16,10 +16,11 @@ class Fault:
     """One failure to inflict on a send.
 
     Attributes:
-        mode: "500" (answer 500), "429" (answer 429 with Retry-After) or "stall" (hold the
-            request, then close the connection without answering).
+        mode: "500" (answer 500), "429" (answer 429 with Retry-After), "stall" (hold the
+            request, then close the connection without answering) or "slow" (hold the request
+            `stall_seconds`, then handle it normally).
         retry_after: seconds announced in Retry-After (429).
-        stall_seconds: how long a stall holds the request.
+        stall_seconds: how long a stall (or a slow answer) holds the request.
     """
 
     mode: str

@@ -14,6 +14,10 @@ LEGACY_TYPES = {
     "video": "Video",
     "document": "Document",
     "location": "Location",
+    # Chattigo's own events, lower case as its bot API documents them: the agent gave the chat
+    # back (`transfer`) or closed it (`close`).
+    "transfer": "transfer",
+    "close": "close",
 }
 _MIME = {
     "image": "image/jpeg",
@@ -28,6 +32,8 @@ _FIELDS = {
     "video": {"caption", "media_url", "mime_type", "filename"},
     "document": {"caption", "media_url", "mime_type", "filename"},
     "location": {"latitude", "longitude"},
+    "transfer": {"text"},
+    "close": {"text"},
 }
 _COMMON = {"chat_type", "state_agent", "id_chat", "channel_id", "channel_provider", "id_campaign"}
 
@@ -48,7 +54,8 @@ def build_legacy_webhook(
     """The legacy flat JSON Chattigo posts for a user message.
 
     Args:
-        kind: text, image, audio, video, document or location.
+        kind: text, image, audio, video, document, location; or transfer (the agent hands the
+            chat back to the bot) and close (Chattigo closed the chat), with an optional `text`.
         did: the business number.
         msisdn: the user's number.
         name: the user's name.
@@ -91,6 +98,11 @@ def build_legacy_webhook(
 
 
 def _content(kind: str, message_id: str, fields: Dict[str, Any]) -> Any:
+    if kind in ("transfer", "close"):
+        text = fields.get("text", "")
+        if not isinstance(text, str):
+            raise InvalidPayload("text", "must be a string")
+        return text, None
     if kind == "text":
         text = fields.get("text")
         if not isinstance(text, str) or not text:

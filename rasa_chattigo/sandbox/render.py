@@ -47,7 +47,7 @@ def render_proprietary(body: Dict[str, Any], kind: str) -> str:
     """A Chattigo proprietary send (or legacy inbound payload) as plain text."""
     if kind == "template":
         hsm = body.get("hsm") or {}
-        return f"[plantilla: {hsm.get('elementName')}]"
+        return f"[plantilla: {hsm.get('template') or hsm.get('elementName')}]"
     attachment = body.get("attachment") if body.get("isAttachment") else None
     if not attachment:
         return str(body.get("content") or "")

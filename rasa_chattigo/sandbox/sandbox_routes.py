@@ -47,6 +47,7 @@ class SandboxRoutes:
             web.delete("/sandbox/faults", self.clear_faults),
             web.post("/sandbox/tokens/expire", self.expire_tokens),
             web.post("/sandbox/reset", self.reset),
+            web.post(r"/sandbox/messages/{seq:\d+}/redeliver", self.redeliver),
         ]
 
     async def health(self, request: web.Request) -> web.Response:
@@ -66,6 +67,8 @@ class SandboxRoutes:
             kind = fields.text("type", required=False, non_empty=True) or "text"
             name = fields.text("name", required=False) or "Usuario"
             extra: Dict[str, Any] = {k: v for k, v in body.items() if k not in _SEND_KEYS}
+            if style == "cloud" and self.sandbox.clock.offset and "timestamp" not in extra:
+                extra["timestamp"] = self.sandbox.clock()  # a moved clock shows in the webhook
             if style == "legacy":
                 payload = build_legacy_webhook(kind, did=did, msisdn=msisdn, name=name, **extra)
                 message_id = payload["id"]
@@ -81,9 +84,25 @@ class SandboxRoutes:
         if url is None:
             return _no_webhook(did)
         # Recorded before posting: a bot answering inline must not appear to answer first.
-        self.state.record(IN, did, msisdn, kind, text, payload, message_id)
+        record = self.state.record(IN, did, msisdn, kind, text, payload, message_id)
+        if kind not in ("transfer", "close"):  # only the user's own messages open the window
+            self.sandbox.windows.user_wrote(did, msisdn)
         logger.info("Sandbox: user %s sends %s %s to %s", msisdn, kind, message_id, did)
-        return await self._deliver(url, payload, message_id)
+        return await self._deliver(url, payload, message_id, record.seq)
+
+    async def redeliver(self, request: web.Request) -> web.Response:
+        """`POST /sandbox/messages/{seq}/redeliver`: posts a user message's webhook again, as
+        Chattigo may; it is not recorded a second time."""
+        seq = request.match_info["seq"]
+        found = [m for m in self.state.messages if str(m.seq) == seq and m.direction == IN]
+        if not found:
+            return error(404, "not_found", f"seq: no user message {seq}", "seq")
+        message = found[0]
+        url = self.state.webhooks.get(message.did)
+        if url is None:
+            return _no_webhook(message.did)
+        logger.info("Sandbox: redelivering %s to %s", message.message_id, message.did)
+        return await self._deliver(url, message.payload, message.message_id, message.seq)
 
     async def raw(self, request: web.Request) -> web.Response:
         """`POST /sandbox/webhooks/{did}/raw`: posts the body as-is to the webhook of `did`."""
@@ -97,14 +116,19 @@ class SandboxRoutes:
             return _no_webhook(did)
         return await self._deliver(url, payload, _message_id_of(payload))
 
-    async def _deliver(self, url: str, payload: Any, message_id: Optional[str]) -> web.Response:
+    async def _deliver(
+        self, url: str, payload: Any, message_id: Optional[str], seq: Optional[int] = None
+    ) -> web.Response:
+        events = self.sandbox.events
         try:
             status, answer = await self.sandbox.poster.post(url, payload)
         except DeliveryError as exc:
             logger.warning("Sandbox: %s", exc)
+            events.publish("delivery", seq=seq, webhook_status=None, reason=str(exc))
             return web.json_response(
                 {"error": "bad_gateway", "reason": str(exc), "message_id": message_id}, status=502
             )
+        events.publish("delivery", seq=seq, webhook_status=status, reason=None)
         return web.json_response(
             {"message_id": message_id, "webhook_status": status, "webhook_body": answer}
         )
@@ -157,18 +181,21 @@ class SandboxRoutes:
             plan = self.sandbox.faults.configure(await read_json(request))
         except InvalidPayload as exc:
             return invalid(exc)
+        self.sandbox.events.publish("faults", **plan)
         logger.info("Sandbox: faults set: %s", plan)
         return web.json_response(plan)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         """`DELETE /sandbox/faults`."""
         self.sandbox.faults.clear()
+        self.sandbox.events.publish("faults", **self.sandbox.faults.describe())
         logger.info("Sandbox: faults cleared")
         return web.json_response(self.sandbox.faults.describe())
 
     async def expire_tokens(self, request: web.Request) -> web.Response:
         """`POST /sandbox/tokens/expire`: every token issued so far stops working."""
         self.sandbox.tokens.expire_all()
+        self.sandbox.events.publish("tokens", expired=True)
         return web.json_response({"expired": True})
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -181,6 +208,9 @@ class SandboxRoutes:
                 return invalid(exc)
         self.state.reset(webhooks=webhooks)
         self.sandbox.faults.clear()
+        self.sandbox.windows.clear()
+        self.sandbox.handoffs.clear()
+        self.sandbox.events.clear()
         logger.info("Sandbox: reset (webhooks %s)", "forgotten" if webhooks else "kept")
         return web.json_response({"reset": True, "webhooks": dict(self.state.webhooks)})
 

@@ -79,6 +79,10 @@ class SandboxState:
     stats: Stats = field(default_factory=Stats)
     accepted_ids: Set[Tuple[str, str]] = field(default_factory=set)
     clock: Callable[[], float] = time.time
+    #: called with every recorded message and its extras (the sandbox publishes it to the page)
+    listener: Optional[Callable[[RecordedMessage, Dict[str, Any]], None]] = field(
+        default=None, repr=False
+    )
     _seq: Iterable[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _changed: Optional[asyncio.Event] = field(default=None, repr=False)
 
@@ -101,8 +105,13 @@ class SandboxState:
         text: str,
         payload: Dict[str, Any],
         message_id: str,
+        **extras: Any,
     ) -> RecordedMessage:
-        """Appends a message and wakes every long-poll waiting for it."""
+        """Appends a message and wakes every long-poll waiting for it.
+
+        Args:
+            extras: more facts for the page only (e.g. `wamid`), not part of the record.
+        """
         at = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.timezone.utc)
         message = RecordedMessage(
             seq=next(self._seq),  # type: ignore[call-overload]
@@ -116,6 +125,8 @@ class SandboxState:
             message_id=message_id,
         )
         self.messages.append(message)
+        if self.listener is not None:
+            self.listener(message, extras)
         if self._changed is not None:
             self._changed.set()
             self._changed = None

@@ -59,7 +59,11 @@ class TokenIssuer:
         """
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=["HS512"], options={"verify_exp": False}
+                token,
+                self._key,
+                algorithms=["HS512"],
+                # Time is checked below against the sandbox's clock, which may have been moved.
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             raise TokenRejected("invalid token") from None

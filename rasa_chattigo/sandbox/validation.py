@@ -20,7 +20,8 @@ class AcceptedSend:
         message_id: the caller's `id`, the key of duplicate detection.
         did: the business number sending.
         recipients: user numbers it goes to (one, or every HSM destination).
-        kind: what the user receives: text, image, video, audio, document or template.
+        kind: what the user receives: text, image, video, audio, document or template; or
+            transfer, group, close, timeout (hand-off sends, which reach no phone).
         payload: the request body as received.
     """
 
@@ -107,9 +108,11 @@ def _media(fields: Fields) -> Tuple[str, List[str]]:
 def _hsm(fields: Fields) -> Tuple[str, List[str]]:
     hsm = fields.obj("hsm")
     assert hsm is not None
-    hsm.text("elementName", non_empty=True)
+    # Chattigo's page names the template `template`; older integrations send `elementName`.
+    hsm.text("elementName" if hsm.has("elementName") else "template", non_empty=True)
     hsm.text("namespace", required=False)
-    hsm.text("languageCode", required=False, non_empty=True)
+    hsm.text("languageCode", non_empty=True)
+    _string_items(hsm, "parameters")
     recipients = []
     for destination in hsm.objects("destinations", min_len=1, max_len=MAX_HSM_DESTINATIONS):
         recipients.append(destination.digits("destination") or "")
@@ -119,6 +122,42 @@ def _hsm(fields: Fields) -> Tuple[str, List[str]]:
     if fields.flag("isAttachment", required=False):
         raise InvalidPayload("isAttachment", "must be false when type is HSM")
     return "template", recipients
+
+
+def _control(fields: Fields, kind: str) -> Tuple[str, List[str]]:
+    msisdn = fields.digits("msisdn")
+    fields.text("name", required=False)
+    fields.text("idCampaign", required=kind == "group", non_empty=True)
+    fields.text("content", required=kind == "group", non_empty=kind == "group")
+    fields.absent("attachment", f"is not allowed when type is {kind}")
+    if fields.flag("isAttachment", required=False):
+        raise InvalidPayload("isAttachment", f"must be false when type is {kind}")
+    assert msisdn is not None
+    return kind, [msisdn]
+
+
+@send_type("transfer")
+def _transfer(fields: Fields) -> Tuple[str, List[str]]:
+    """Hands the chat to Chattigo's agents (`idCampaign` on multi-campaign accounts)."""
+    return _control(fields, "transfer")
+
+
+@send_type("group")
+def _group(fields: Fields) -> Tuple[str, List[str]]:
+    """Hands the chat to one group of agents: `idCampaign` and the group code in `content`."""
+    return _control(fields, "group")
+
+
+@send_type("close")
+def _close(fields: Fields) -> Tuple[str, List[str]]:
+    """The bot's flow has ended."""
+    return _control(fields, "close")
+
+
+@send_type("timeout")
+def _timeout(fields: Fields) -> Tuple[str, List[str]]:
+    """The user stopped answering."""
+    return _control(fields, "timeout")
 
 
 def _string_items(fields: Fields, key: str) -> None:

@@ -5,7 +5,7 @@ import hashlib
 import inspect
 import secrets
 import time
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.sandbox.kinds import CLOUD_KINDS
@@ -139,6 +139,7 @@ def build_status_webhook(
     wamid: str,
     timestamp: Optional[float] = None,
     callback_data: Optional[str] = None,
+    errors: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """The Meta `statuses` webhook reporting `status` (sent, delivered, read) of a business message.
 
@@ -159,6 +160,8 @@ def build_status_webhook(
     }
     if callback_data is not None:
         item["biz_opaque_callback_data"] = callback_data
+    if errors:
+        item["errors"] = errors
     if status == "sent":
         item["pricing"] = {
             "billable": False,

@@ -13,11 +13,11 @@ def app_tracker_store(app: Any) -> Any:
 
 
 def app_agent(app: Any) -> Any:
-    """The Rasa agent serving `app`, or None (outside `rasa run`, or no model loaded yet)."""
+    """The Rasa agent serving `app`, or None outside `rasa run`."""
     if app is None:
         return None
     agent = getattr(app.ctx, "agent", None)
-    return agent if getattr(agent, "processor", None) is not None else None
+    return agent if getattr(agent, "tracker_store", None) is not None else None
 
 
 def paused() -> Event:
@@ -90,6 +90,8 @@ async def update_conversation(
         bot's domain lacks it).
     """
     processor = agent.processor
+    if processor is None:
+        raise RuntimeError("the Rasa agent has no model loaded")
     async with agent.lock_store.lock(sender_id):
         tracker = await processor.get_tracker(sender_id)
         added = not only_if_paused or tracker.is_paused()

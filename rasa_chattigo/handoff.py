@@ -34,7 +34,7 @@ class Handoffs:
         self._timeout = settings.handoff_timeout_seconds
         self._intent = settings.intent_for["transfer"]
         self._shared = shared
-        self._clock = clock
+        self.clock = clock
         self._max_entries = max_entries
         self._since: OrderedDict[str, Optional[float]] = OrderedDict()
         self._pending: Dict[str, asyncio.Task[None]] = {}
@@ -73,7 +73,7 @@ class Handoffs:
         except Exception:  # the turn is over: nothing else can report it
             logger.exception("Could not pause conversation %s after its hand-off", sender_id)
             return
-        self._remember(sender_id, self._clock())
+        self._remember(sender_id, self.clock())
         logger.info("Conversation %s handed to Chattigo's agents: the bot keeps quiet", sender_id)
 
     async def hand_back(self, sender_id: str, output: Any, how: str) -> None:
@@ -102,7 +102,7 @@ class Handoffs:
         since = await self._paused_since(sender_id)
         if since is None:
             return
-        age = self._clock() - since
+        age = self.clock() - since
         if age < self._timeout:
             return
         agent = rasa_api.app_agent(self.app)

@@ -153,3 +153,13 @@ def test_built_in_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) 
     assert sandbox.state.users == {"demo@sandbox": "sandbox-password"}
     assert sandbox.state.dids == {"demo@sandbox": ["5492644710400"]}
     assert sandbox.port == 8090
+    assert (sandbox.window, sandbox.statuses) == (True, False)
+
+
+def test_no_window_turns_the_24_hour_rule_off() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+
+    sandbox = build_sandbox(parser.parse_args(["sandbox", "--no-window", "--bot-name", "Aynux"]))
+
+    assert (sandbox.window, sandbox.bot_name) == (False, "Aynux")

@@ -1,13 +1,12 @@
 """The sandbox's web chat in headless Chromium, against real channels and a scripted bot."""
 
-import json
 from itertools import count
 from typing import Any, Iterator, List
 
 import httpx
 import pytest
 
-from conftest import DID, OTHER_DID, USERNAME, PASSWORD
+from conftest import DID, OTHER_DID, PASSWORD, USERNAME
 from webchat import LONG_TEXT, World, new_driver, requires_browser
 
 pytestmark = requires_browser
@@ -172,6 +171,68 @@ def test_a_photo_from_the_user_is_a_placeholder_with_its_caption(driver, world):
     assert "las luces del módem" in page.css("#chat .row.me .media.image")[0].text
 
 
+def test_documents_audio_video_and_a_location_from_the_bot_are_cards(driver, world):
+    page = Page(driver, world)
+    page.say("mandame los archivos")
+
+    page.until(lambda: page.css("#chat .row.bot .location"))
+    assert "📄 factura.pdf" in page.css("#chat .row.bot .media.document")[0].text
+    assert "Tu factura" in page.css("#chat .row.bot .media.document")[0].text
+    assert "🎵 Audio" in page.css("#chat .row.bot .media.audio")[0].text
+    assert "Cómo reiniciar" in page.css("#chat .row.bot .media.video")[0].text
+    assert "Sucursal Centro" in page.css("#chat .row.bot .location")[0].text
+
+
+def test_a_voice_note_and_a_sticker_from_the_user(driver, world):
+    page = Page(driver, world)
+    page.click("#attach")
+    page.click("[data-attach=voice]", "Nota de voz")
+    page.click("#form button[type=submit]")
+    page.bot_row("Dijiste: /whatsapp_voice")
+    page.click("#attach")
+    page.click("[data-attach=sticker]", "Sticker")
+    page.click("#form button[type=submit]")
+
+    page.bot_row("Dijiste: /whatsapp_sticker")
+    assert "Nota de voz" in page.css("#chat .row.me .media.voice")[0].text
+    assert page.css("#chat .row.me .sticker")[0].text == "😀"
+
+
+def test_redelivering_a_message_does_not_make_the_bot_answer_twice(driver, world):
+    page = Page(driver, world)
+    page.say("eco una vez")
+    page.bot_row("Dijiste: eco una vez")
+    seq = int(page.css("#chat .row.me")[0].get_attribute("data-seq"))
+    page.css("#chat .row.me .bubble")[0].click()
+
+    page.click("#json-actions .choice", "Reenviar webhook")
+
+    def deliveries():
+        return [e.data for e in world.sandbox.events.after(0)
+                if e.kind == "delivery" and e.data["seq"] == seq]
+    page.until(lambda: len(deliveries()) == 2)
+    assert [d["webhook_body"]["duplicates"] for d in deliveries()] == [0, 1]
+    assert world.bot.heard.count("eco una vez") == 1
+    assert len(page.css("#chat .row.bot")) == 1
+
+
+def test_an_expired_token_costs_one_login_and_no_message(driver, world):
+    page = Page(driver, world)
+    logins = world.sandbox.state.stats.logins
+
+    def expiries():
+        return sum(e.kind == "tokens" for e in world.sandbox.events.after(0))
+    before = expiries()
+    page.click("#expire")
+    page.until(lambda: expiries() == before + 1)
+
+    page.say("después de expirar")
+
+    page.bot_row("Dijiste: después de expirar")
+    assert world.sandbox.state.stats.logins == logins + 1
+    page.until(lambda: page.css("#stat-logins")[0].text == str(logins + 1))
+
+
 def test_a_long_answer_arrives_as_several_bubbles(driver, world):
     page = Page(driver, world)
     page.say("contame algo largo")
@@ -207,7 +268,7 @@ def test_the_agent_takes_the_chat_writes_and_hands_it_back(driver, world):
     page.click("#agent-form button")
     page.until(lambda: page.css("#chat .bubble.agent"))
     assert "Hola, soy Marta del equipo" in page.css("#chat .bubble.agent")[0].text
-    assert "(agente)" in page.css("#chat .bubble.agent .author")[0].text
+    assert page.css("#chat .bubble.agent .author")[0].text == "🎧 Agente"
 
     page.click("#agent-back")
 
@@ -230,7 +291,8 @@ def test_replying_to_and_reacting_to_a_bot_message(driver, world):
     assert page.css("#chat .row.bot .reaction.in")[0].text == "👍"
     quoted = page.css("#chat .row.me .quote")
     assert quoted and quoted[0].text.startswith("¡Hola! Soy *Aynux*")
-    sent = [m for m in world.sandbox.state.messages if m.msisdn == page.phone and m.direction == "in"]
+    sent = [m for m in world.sandbox.state.messages
+            if m.msisdn == page.phone and m.direction == "in"]
     bot_wamid = page.bot_row("Soy Aynux").get_attribute("data-wamid")
     replied = sent[1].payload["entry"][0]["changes"][0]["value"]["messages"][0]
     assert replied["context"]["id"] == bot_wamid

@@ -11,6 +11,7 @@ import contextlib
 import json
 import shutil
 import threading
+from pathlib import Path
 from typing import Any, Awaitable, Dict, List, Optional, TypeVar
 
 import pytest
@@ -58,6 +59,17 @@ def new_driver(width: int = 1280, height: int = 860) -> Any:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def native_credentials(project: Path, folder: Path) -> Path:
+    """A copy of the project's credentials.yml with `buttons: native`, written to `folder`."""
+    import yaml
+
+    credentials = yaml.safe_load((project / "credentials.yml").read_text(encoding="utf-8"))
+    credentials["rasa_chattigo.ChattigoInput"]["buttons"] = "native"
+    path = folder / "credentials-native.yml"
+    path.write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
+    return path.resolve()
+
+
 class ScriptedBot:
     """Answers like a tiny Rasa bot: a few keywords, the menu payloads and the hand-back."""
 
@@ -99,6 +111,15 @@ class ScriptedBot:
         if "foto" in lowered:
             return [{"text": "Así se ven las luces del módem:",
                      "image": f"{self.sandbox_url}/static/demo.png"}]
+        if "archivos" in lowered:
+            return [{"custom": _media(f"{self.sandbox_url}/static/{name}", mime, caption)}
+                    for name, mime, caption in (("factura.pdf", "application/pdf", "Tu factura"),
+                                                ("saludo.ogg", "audio/ogg", ""),
+                                                ("tutorial.mp4", "video/mp4", "Cómo reiniciar"))
+                    ] + [{"custom": {"messaging_product": "whatsapp", "type": "location",
+                                     "location": {"latitude": -31.5375, "longitude": -68.5364,
+                                                  "name": "Sucursal Centro",
+                                                  "address": "Mitre 250, San Juan"}}}]
         if "largo" in lowered:
             return [{"text": LONG_TEXT}]
         if "persona" in lowered:
@@ -108,6 +129,11 @@ class ScriptedBot:
             return [{"text": "¡Hola! Soy *Aynux* 👋, el asistente de _Aynux Telecom_. "
                              "Mirá https://example.com/planes o escribí ~nada~ ```plan```."}]
         return [{"text": f"Dijiste: {text}"}]
+
+
+def _media(url: str, mime: str, caption: str) -> Dict[str, Any]:
+    return {"type": "media", "content": caption, "isAttachment": True,
+            "attachment": {"mediaUrl": url, "mimeType": mime, "fileName": url.rsplit("/", 1)[1]}}
 
 
 class World:

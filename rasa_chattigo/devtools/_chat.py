@@ -4,7 +4,7 @@ import asyncio
 import logging
 import shlex
 import threading
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 import httpx
 
@@ -16,7 +16,12 @@ HELP = """Escribí como un usuario de WhatsApp. Comandos para otros tipos de men
   :audio                                    envía una nota de voz
   :documento [NOMBRE_ARCHIVO]               envía un documento
   :boton ID [TITULO]                        toca un botón de respuesta (interactive)
+Como el agente humano de Chattigo y con el reloj del sandbox:
+  :agente TEXTO                             el agente toma el chat y le escribe al usuario
+  :devolver                                 el agente devuelve el chat al bot
+  :reloj +25h                               adelanta el reloj (ventana de 24 h de WhatsApp)
   :ayuda                                    muestra esta ayuda"""
+CONTROLS = ("agente", "devolver", "reloj")
 
 
 def message_for_line(line: str) -> Optional[Dict[str, Any]]:
@@ -58,6 +63,26 @@ def message_for_line(line: str) -> Optional[Dict[str, Any]]:
     raise ValueError(f"comando desconocido :{command} (escribí :ayuda)")
 
 
+def control_for_line(line: str) -> Optional[Tuple[str, str]]:
+    """`(command, argument)` for the agent and clock commands; None for anything else.
+
+    Raises:
+        ValueError: a command with wrong arguments, with a message saying how to use it.
+    """
+    line = line.strip()
+    if not line.startswith(":"):
+        return None
+    command, _, rest = line[1:].partition(" ")
+    command, rest = command.lower(), rest.strip()
+    if command not in CONTROLS:
+        return None
+    if command == "agente" and not rest:
+        raise ValueError("uso: :agente TEXTO")
+    if command == "reloj" and not rest:
+        raise ValueError("uso: :reloj +25h (también 90m, 1d o segundos)")
+    return command, rest
+
+
 class ChatSession:
     """One WhatsApp user talking to one business number through the sandbox.
 
@@ -96,9 +121,14 @@ class ChatSession:
                 if not line:
                     return 1 if failures else 0
                 try:
-                    body = message_for_line(line)
+                    control = control_for_line(line)
+                    body = None if control else message_for_line(line)
                 except ValueError as exc:
                     print(str(exc), file=stdout, flush=True)
+                    continue
+                if control is not None:
+                    for reply in await self.control(http, *control):
+                        print(_shown(reply), file=stdout, flush=True)
                     continue
                 if body is None:
                     if line.strip():
@@ -111,8 +141,7 @@ class ChatSession:
                     failures += 1
                     print("(sin respuesta del bot)", file=stdout, flush=True)
                 for reply in replies:
-                    print(f"{reply.get('payload', {}).get('name') or 'Bot'}: {reply['text']}",
-                          file=stdout, flush=True)
+                    print(_shown(reply), file=stdout, flush=True)
 
     async def say(self, http: httpx.AsyncClient, body: Dict[str, Any]) -> List[Dict[str, Any]]:
         """Sends one message as the user and returns the bot's replies to it, in order."""
@@ -121,8 +150,39 @@ class ChatSession:
         if answer.status_code != 200 or answer.json().get("webhook_status") != 200:
             logger.error("The sandbox could not deliver the message: %s", answer.text[:300])
             return []
+        agent = f"{self._url}/sandbox/agent/{self._did}/{self._phone}"
+        if (await http.get(agent)).json().get("holder") == "agent":
+            # The bot keeps quiet while an agent has the chat: no long wait for its reply.
+            return await self._collect(http, self._quiet) or [
+                _note("el chat lo tiene un agente: el bot no responde; :agente TEXTO contesta")]
+        return await self._collect(http, self._reply_timeout)
+
+    async def control(self, http: httpx.AsyncClient, command: str,
+                      argument: str) -> List[Dict[str, Any]]:
+        """Plays Chattigo's agent (`agente`, `devolver`) or moves the clock (`reloj`); returns
+        what the user then sees: the agent's message, or the bot's greeting after a hand-back."""
+        agent = f"{self._url}/sandbox/agent/{self._did}/{self._phone}"
+        if command == "reloj":
+            answer = await http.post(f"{self._url}/sandbox/clock", json={"advance": argument})
+            if answer.status_code != 200:
+                return [_note(answer.json().get("reason", answer.text))]
+            return [_note(f"reloj del sandbox +{answer.json()['offset_seconds'] / 3600:g} h")]
+        if command == "devolver":
+            answer = await http.post(f"{agent}/handback")
+            if answer.status_code != 200:
+                return [_note(answer.json().get("reason", answer.text))]
+            replies = await self._collect(http, self._reply_timeout)
+            return [_note("el agente devolvió el chat al bot"), *replies]
+        if (await http.get(agent)).json().get("holder") != "agent":
+            await http.post(f"{agent}/take")
+        answer = await http.post(f"{agent}/messages", json={"text": argument})
+        if answer.status_code != 200:
+            return [_note(answer.json().get("reason", answer.text))]
+        self._seq = max(self._seq, answer.json()["seq"])
+        return [{"text": argument, "payload": {"name": "Agente"}}]
+
+    async def _collect(self, http: httpx.AsyncClient, wait: float) -> List[Dict[str, Any]]:
         replies: List[Dict[str, Any]] = []
-        wait = self._reply_timeout
         while True:
             batch = await self._poll(http, wait)
             outgoing = [m for m in batch if m["direction"] == "out"]
@@ -154,6 +214,14 @@ class ChatSession:
         answer = await http.get(f"{self._url}/sandbox/conversations/{self._did}/{self._phone}")
         answer.raise_for_status()
         return max((m["seq"] for m in answer.json()["messages"]), default=0)
+
+
+def _shown(reply: Dict[str, Any]) -> str:
+    return f"{reply.get('payload', {}).get('name') or 'Bot'}: {reply['text']}"
+
+
+def _note(text: str) -> Dict[str, Any]:
+    return {"text": f"({text})", "payload": {"name": "Sandbox"}}
 
 
 def _line_reader(stdin: TextIO) -> "asyncio.Queue[str]":

@@ -44,13 +44,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rasa-chattigo demo: no model at {model}; train first (make run does)",
               file=sys.stderr)
         return 1
-    stack = LocalStack(project, model, did=args.did, logs=Path(args.logs))
+    # Statuses drive the web chat's ticks; the sandbox enforces the 24-hour window by default.
+    stack = LocalStack(project, model, did=args.did, logs=Path(args.logs),
+                       sandbox_args=["--statuses"])
     try:
         print(f"Starting the Chattigo sandbox and rasa run (logs in {args.logs}/) ...",
               file=sys.stderr, flush=True)
         stack.start()
         print(f"Webhook of {args.did} registered: {stack.webhook_url}", file=sys.stderr,
               flush=True)
+        print(f"WhatsApp web chat: {stack.sandbox_url}/?phone={args.phone}&did={args.did} "
+              "(open it in a browser; this terminal chats too)", file=sys.stderr, flush=True)
         session = ChatSession(stack.sandbox_url, did=args.did, phone=args.phone,
                               name=args.name, reply_timeout=args.reply_timeout)
         return asyncio.run(session.run(sys.stdin, sys.stdout))

@@ -100,8 +100,9 @@ class AgentRoutes:
     async def _notify_bot(self, request: web.Request, kind: str) -> web.Response:
         try:
             did, msisdn = self._chat(request)
-            raw = await request.read()
-            text = Fields(await read_json(request)).text("text", required=False) if raw.strip() else None
+            text = None
+            if (await request.read()).strip():
+                text = Fields(await read_json(request)).text("text", required=False)
         except InvalidPayload as exc:
             return invalid(exc)
         chat = self.sandbox.handoffs.get(did, msisdn)

@@ -158,7 +158,7 @@ class Sandbox:
         app.add_routes(AgentRoutes(self).routes())
         app.add_routes(PageRoutes(self).routes())
         app.cleanup_ctx.append(self._lifecycle)
-        app.on_shutdown.append(self._end_streams)
+        app.on_shutdown.append(self._end_streams)  # type: ignore[arg-type]
         return app
 
     async def _end_streams(self, app: web.Application) -> None:
@@ -195,10 +195,10 @@ class Sandbox:
     ) -> None:
         """Shows a refused send on the page, in its conversation when the body names one."""
         named = body if isinstance(body, dict) else {}
-        to = str(named.get("msisdn") or named.get("to") or "")
+        to = "".join(filter(str.isdigit, str(named.get("msisdn") or named.get("to") or "")))
         self.events.publish(
-            "refused", did=str(named.get("did") or did or ""), msisdn="".join(filter(str.isdigit, to)),
-            status=status, reason=str(exc), field=exc.field, payload=body, at=self._now(),
+            "refused", did=str(named.get("did") or did or ""), msisdn=to, status=status,
+            reason=str(exc), field=exc.field, payload=body, at=self._now(),
         )
 
     def _now(self) -> str:

@@ -105,7 +105,7 @@ class ChattigoRoutes:
         logger.info("Sandbox: webhook of %s registered: %s", did, url)
         return web.json_response({"waId": did, "externalWebhook": url})
 
-    async def send(self, request: web.Request) -> web.Response:
+    async def send(self, request: web.Request) -> web.StreamResponse:
         """`POST /webhooks/inbound`: the proprietary send; 200 with an empty body when accepted."""
         try:
             username = self._user(request, bare_allowed=False)
@@ -150,7 +150,7 @@ class ChattigoRoutes:
         )
         return web.Response(status=200)
 
-    async def send_cloud(self, request: web.Request) -> web.Response:
+    async def send_cloud(self, request: web.Request) -> web.StreamResponse:
         """`POST /v15.0/{did}/messages`: a Cloud API send (native buttons and lists)."""
         try:
             username = self._user(request, bare_allowed=False)

@@ -54,6 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="post sent/delivered/read status webhooks after every accepted send",
     )
     parser.add_argument(
+        "--no-window",
+        dest="window",
+        action="store_false",
+        help="deliver free-form sends whenever they come, ignoring WhatsApp's 24-hour window "
+        "(by default a free-form send outside it is answered 200, then reported failed, 131047)",
+    )
+    parser.add_argument(
+        "--bot-name", default=None, help="the name the web chat shows before the bot's first send"
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -83,6 +93,8 @@ def build_sandbox(args: argparse.Namespace) -> Sandbox:
         dids={username: dids},
         token_ttl=args.token_ttl,
         statuses=args.statuses,
+        window=args.window,
+        bot_name=args.bot_name,
         host=args.host,
         port=args.port,
     )
@@ -115,6 +127,7 @@ async def _serve(sandbox: Sandbox) -> None:
     await sandbox.start()
     try:
         print(f"Chattigo sandbox listening on {sandbox.url}", flush=True)
+        print(f"WhatsApp web chat: {sandbox.url}/", flush=True)
         users = ", ".join(f"{u} ({', '.join(d)})" for u, d in sandbox.state.dids.items())
         logger.info("Sandbox: accounts: %s", users)
         await stop.wait()

@@ -1,4 +1,4 @@
-"""The sandbox's event log: everything the page shows, replayable, streamed as server-sent events."""
+"""The sandbox's event log: all the page shows, replayable, streamed as server-sent events."""
 
 import asyncio
 import itertools

@@ -30,7 +30,7 @@ class PageRoutes:
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
 
-    def routes(self) -> List[web.RouteDef]:
+    def routes(self) -> List[web.AbstractRouteDef]:
         """The route table."""
         return [
             web.get("/", self.page),
@@ -54,7 +54,8 @@ class PageRoutes:
         """`GET /sandbox/events.json?after=`: the same events as one JSON list."""
         raw = request.query.get("after", "0")
         after = int(raw) if raw.isdigit() else 0
-        return web.json_response({"events": [e.to_json() for e in self.sandbox.events.after(after)]})
+        events = self.sandbox.events.after(after)
+        return web.json_response({"events": [event.to_json() for event in events]})
 
     async def config(self, request: web.Request) -> web.Response:
         """`GET /sandbox/config`: business numbers, simulated users and switches, for the page."""

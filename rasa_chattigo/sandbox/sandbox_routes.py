@@ -128,7 +128,8 @@ class SandboxRoutes:
             return web.json_response(
                 {"error": "bad_gateway", "reason": str(exc), "message_id": message_id}, status=502
             )
-        events.publish("delivery", seq=seq, webhook_status=status, reason=None)
+        events.publish("delivery", seq=seq, webhook_status=status, reason=None,
+                       webhook_body=answer)
         return web.json_response(
             {"message_id": message_id, "webhook_status": status, "webhook_body": answer}
         )

@@ -192,7 +192,8 @@ function messageRow(m) {
   if (quoted) bubble.append(el("div", "quote", quoted.dataset.summary || ""));
   if (m.kind === "agent") {
     bubble.classList.add("agent");
-    bubble.append(el("div", "author", `🎧 ${m.payload.name} (agente)`), textNode(m.payload.content));
+    const name = m.payload.name === "Agente" ? "Agente" : `${m.payload.name} (agente)`;
+    bubble.append(el("div", "author", `🎧 ${name}`), textNode(m.payload.content));
   } else if (mine && msg.type === "legacy") {
     bubble.append(textNode(m.text));
   } else if (mine && msg.type === "audio") {
@@ -227,6 +228,7 @@ function setTicks(row, status, errors) {
   if (errors && errors.length && !row.querySelector(".error")) {
     const e = errors[0];
     row.querySelector(".bubble").append(el("div", "error", `No entregado · ${e.code} ${e.title}`));
+    $("chat").scrollTop = $("chat").scrollHeight;
   }
 }
 
@@ -440,8 +442,9 @@ function select(m) {
 }
 
 function refreshPanel() {
-  clearTimeout(refreshPanel.timer);
+  if (refreshPanel.timer) return;  // at most one refresh in flight: statuses come in bursts
   refreshPanel.timer = setTimeout(async () => {
+    refreshPanel.timer = null;
     const [stats, faults, clock] = await Promise.all(
       ["/sandbox/stats", "/sandbox/faults", "/sandbox/clock"].map((path) => api("GET", path)));
     const dl = $("stats");

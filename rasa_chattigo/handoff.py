@@ -6,6 +6,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional, Set
 
+from rasa_chattigo._logsafe import one_line
 from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.settings import ChattigoSettings
 
@@ -66,15 +67,18 @@ class Handoffs:
     async def _pause(self, sender_id: str) -> None:
         agent = rasa_api.app_agent(self.app)
         if agent is None:
-            logger.warning("Hand-off of %s not recorded: no Rasa agent to pause it", sender_id)
+            logger.warning("Hand-off of %s not recorded: no Rasa agent to pause it",
+                           one_line(sender_id))
             return
         try:
             await rasa_api.update_conversation(agent, sender_id, [rasa_api.paused()])
         except Exception:  # the turn is over: nothing else can report it
-            logger.exception("Could not pause conversation %s after its hand-off", sender_id)
+            logger.exception("Could not pause conversation %s after its hand-off",
+                             one_line(sender_id))
             return
         self._remember(sender_id, self.clock())
-        logger.info("Conversation %s handed to Chattigo's agents: the bot keeps quiet", sender_id)
+        logger.info("Conversation %s handed to Chattigo's agents: the bot keeps quiet",
+                    one_line(sender_id))
 
     async def hand_back(self, sender_id: str, output: Any, how: str) -> None:
         """Chattigo gave the chat back (`transfer`) or closed it (`close`): resume the bot.
@@ -83,14 +87,14 @@ class Handoffs:
         """
         agent = rasa_api.app_agent(self.app)
         if agent is None:
-            logger.warning("Hand-back of %s ignored: no Rasa agent", sender_id)
+            logger.warning("Hand-back of %s ignored: no Rasa agent", one_line(sender_id))
             return
         intent = self._intent if how == "transfer" else None
         resumed, told = await rasa_api.update_conversation(
             agent, sender_id, [rasa_api.resumed()], only_if_paused=True, intent=intent,
             output=output)
         self._remember(sender_id, None)
-        logger.info("Chattigo sent %s for %s: %s%s", how, sender_id,
+        logger.info("Chattigo sent %s for %s: %s%s", how, one_line(sender_id),
                     "the bot answers again" if resumed else "the bot was not paused",
                     f"; intent {intent} triggered" if told else "")
         if intent is not None and not told:
@@ -111,7 +115,8 @@ class Handoffs:
         self._remember(sender_id, None)
         if resumed:
             logger.info("Hand-off of %s given no answer for %.0f s (handoff_timeout_seconds "
-                        "%.0f): the bot answers again", sender_id, age, self._timeout)
+                        "%.0f): the bot answers again", one_line(sender_id), age,
+                        self._timeout)
 
     async def _paused_since(self, sender_id: str) -> Optional[float]:
         known = self._since.get(sender_id, _UNKNOWN) if not self._shared else _UNKNOWN

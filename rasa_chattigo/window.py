@@ -5,6 +5,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, List, Optional
 
+from rasa_chattigo._logsafe import one_line
 from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.outbound._build import OutboundRequest, SendContext, template_request
 from rasa_chattigo.outbound._templates import fill_template
@@ -97,14 +98,16 @@ class WindowPolicy:
         if self._action == "send":
             logger.warning("Conversation %s is outside WhatsApp's 24-hour window (%s): "
                            "sending the reply anyway (outside_window: send)",
-                           sender_id, _describe(age))
+                           one_line(sender_id), _describe(age))
             return requests
         if self._action == "drop":
             logger.error("Conversation %s is outside WhatsApp's 24-hour window (%s): reply "
-                         "not sent (outside_window: drop)", sender_id, _describe(age))
+                         "not sent (outside_window: drop)", one_line(sender_id),
+                         _describe(age))
             return kept
         template = fill_template(self._settings.window_template or {}, text)
         logger.info("Conversation %s is outside WhatsApp's 24-hour window (%s): sending "
-                    "template %s instead of the reply (outside_window: template)", sender_id,
+                    "template %s instead of the reply (outside_window: template)",
+                    one_line(sender_id),
                     _describe(age), template.get("template", template.get("elementName")))
         return [template_request(template, ctx, self._settings), *kept]

@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full command line, each group of verbs registered by the module that owns it."""
     from rasa_chattigo.cli import _chattigo as chattigo_cli
     from rasa_chattigo.cli import _credentials as admin_cli
+    from rasa_chattigo.cli import _templates as templates_cli
     from rasa_chattigo.devtools import _demo as demo
     from rasa_chattigo.sandbox import cli as sandbox_cli
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(subparsers)
     admin_cli.register(subparsers)
     chattigo_cli.register(subparsers)
+    templates_cli.register(subparsers)
     return parser
 
 

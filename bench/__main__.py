@@ -16,7 +16,7 @@ from bench import report
 
 logger = logging.getLogger("bench")
 
-SECTIONS = ("e2e", "ack", "channel", "startup")
+SECTIONS = ("e2e", "ack", "channel", "startup", "window")
 OUT = Path(__file__).resolve().parent
 
 
@@ -67,8 +67,13 @@ def run_suite(sections: List[str], quick: bool, logs: Path) -> Dict[str, Any]:
 
         results["startup"] = module.run(load["startup_reps"])
 
+    def window() -> None:
+        from bench import bench_window
+
+        results["window_check"] = bench_window.run(quick=quick)
+
     steps: Dict[str, Callable[[], None]] = {"e2e": e2e, "ack": ack, "channel": channel,
-                                           "startup": startup}
+                                           "startup": startup, "window": window}
     for name in sections:
         before = os.getloadavg()[0]
         began = time.perf_counter()

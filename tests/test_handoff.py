@@ -226,3 +226,39 @@ async def test_failed_deliveries_can_be_kept_from_the_bot(agent):
         tracker = await running.tracker()
         assert [e.intent.get("name") for e in tracker.events if isinstance(e, UserUttered)] == [
             "saludar"]
+
+
+async def test_a_malformed_handoff_sends_nothing_of_its_response_and_names_the_field(
+        agent, caplog):
+    async with stack(agent) as running:
+        output = running.channel.get_output_channel()
+        with caplog.at_level(logging.ERROR, logger="rasa_chattigo.channel"):
+            await output.send_response(running.user, {
+                "text": "Te paso con ventas", "custom": {"type": "group", "idCampaign": "12"}})
+        assert running.sent() == []
+        [record] = [r for r in caplog.records if r.name == "rasa_chattigo.channel"]
+        assert "bot response field 'custom.content': is required in a group send" in \
+            record.getMessage()
+
+
+async def test_a_handoff_in_a_proactive_message_pauses_once_its_turn_is_saved(agent):
+    async with stack(agent) as running:
+        await running.say("hola")
+        from rasa_chattigo.compat import rasa_api
+
+        await rasa_api.update_conversation(agent, running.user, [], intent="hablar_con_humano",
+                                           output=running.channel.get_output_channel())
+        await running.channel.conversations.handoffs.close()
+        assert [m["type"] for m in running.sent()[-2:]] == ["text", "transfer"]
+        assert (await running.tracker()).is_paused()
+
+
+async def test_a_sender_id_with_a_newline_stays_on_one_log_line(agent, caplog):
+    async with stack(agent) as running:
+        body = build_legacy_webhook("close", did=DID, msisdn=running.user, text="")
+        body["msisdn"] = f"{running.user}\nINFO forged line"
+        with caplog.at_level(logging.INFO, logger="rasa_chattigo.handoff"):
+            await running.post(body)
+        [record] = [r for r in caplog.records if "Chattigo sent close" in r.getMessage()]
+        assert "\n" not in record.getMessage()
+        assert f"{running.user}\\nINFO forged line" in record.getMessage()

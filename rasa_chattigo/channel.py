@@ -12,7 +12,7 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
-from rasa_chattigo.delivery import FailedDeliveries, SentLog, sent_log_from_settings
+from rasa_chattigo.delivery import FailedDeliveries
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
     ChattigoError,
@@ -21,6 +21,7 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.guard import RedactTokenFilter
 from rasa_chattigo.handoff import Handoffs
+from rasa_chattigo.notes import Notes, notes_from_settings
 from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
 from rasa_chattigo.outbound._handoff import PAUSING_KINDS
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
@@ -39,7 +40,7 @@ class Conversations:
     handoffs: Handoffs
     window: Window
     policy: WindowPolicy
-    sent: SentLog
+    sent: Notes
     failures: Optional[FailedDeliveries] = None
 
     def bind(self, app: Any) -> None:
@@ -125,7 +126,8 @@ class ChattigoOutput(OutputChannel):
             self._conversations.handoffs.bot_handed_off(recipient_id)
         elif self._settings.delivery_failed_intent:
             try:
-                await self._conversations.sent.add(did, request.message_id, recipient_id)
+                await self._conversations.sent.put(f"{did}:{request.message_id}",
+                                                   recipient_id)
             except ChattigoError as exc:
                 logger.warning("Message %s sent, but a failure would not reach the bot: %s",
                                request.message_id, exc)
@@ -253,6 +255,7 @@ class ChattigoInput(InputChannel):
             await self.client.aclose()
             await self.dedup.aclose()
             await self.conversations.sent.aclose()
+            await self.conversations.handoffs.notes.aclose()
             store = getattr(self.credentials, "store", None)
             if store is not None:
                 store.close()
@@ -266,9 +269,11 @@ def _conversations(
     """Hand-offs, the window and failed deliveries; in memory only when one instance serves."""
     shared = settings.dedup_store != "memory"
     window = Window(shared=shared)
-    sent = sent_log_from_settings(settings)
+    sent = notes_from_settings(settings, "sent", settings.dedup_ttl_seconds)
+    # A pause outlives its timeout by a day in the notes, so the timeout always finds it.
+    paused = notes_from_settings(settings, "paused", settings.handoff_timeout_seconds + 86400)
     return Conversations(
-        Handoffs(settings, shared=shared), window, WindowPolicy(settings, window), sent,
+        Handoffs(settings, paused, shared=shared), window, WindowPolicy(settings, window), sent,
         FailedDeliveries(settings, sent, dedup, dispatcher, output))
 
 

@@ -2,108 +2,17 @@
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.dedup import DedupStore
 from rasa_chattigo.dispatch import Dispatcher
-from rasa_chattigo.errors import ConfigError, DedupUnavailable, Unavailable
+from rasa_chattigo.errors import Unavailable
 from rasa_chattigo.inbound import StatusUpdate
-from rasa_chattigo.settings import ChattigoSettings, safe_url
+from rasa_chattigo.notes import Notes
+from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
-
-
-class SentLog(Protocol):
-    """Which conversation each message we sent belongs to, for a while."""
-
-    async def add(self, did: str, message_id: str, sender_id: str) -> None:
-        """Notes that `message_id` went from business number `did` to `sender_id`."""
-
-    async def find(self, did: str, message_id: str) -> Optional[str]:
-        """The conversation `message_id` went to, or None if we never sent it (or forgot)."""
-
-    async def aclose(self) -> None:
-        """Releases connections."""
-
-
-class MemorySentLog:
-    """The messages this process sent, for `ttl_seconds` (the `dedup_ttl_seconds` setting)."""
-
-    def __init__(self, ttl_seconds: float, max_entries: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl_seconds
-        self._max_entries = max_entries
-        self._clock = clock
-        self._sent: OrderedDict[str, Tuple[str, float]] = OrderedDict()
-
-    async def add(self, did: str, message_id: str, sender_id: str) -> None:
-        """See `SentLog.add`."""
-        self._sent[f"{did}:{message_id}"] = (sender_id, self._clock() + self._ttl)
-        while len(self._sent) > self._max_entries or (
-                self._sent and next(iter(self._sent.values()))[1] <= self._clock()):
-            self._sent.popitem(last=False)
-
-    async def find(self, did: str, message_id: str) -> Optional[str]:
-        """See `SentLog.find`."""
-        found = self._sent.get(f"{did}:{message_id}")
-        return found[0] if found and found[1] > self._clock() else None
-
-    async def aclose(self) -> None:
-        """Forgets everything."""
-        self._sent.clear()
-
-
-class RedisSentLog:
-    """The messages every instance sent, in the Redis of `dedup_store`, for `ttl_seconds`."""
-
-    def __init__(self, url: str, ttl_seconds: float, namespace: str = "rasa_chattigo") -> None:
-        import redis.asyncio
-        from redis.exceptions import RedisError
-
-        self._client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2.0,
-                                                    socket_timeout=2.0)
-        self._label = safe_url(url)
-        self._ttl_ms = max(1, int(ttl_seconds * 1000))
-        self._prefix = f"{namespace}:sent:"
-        self._errors = (RedisError, OSError)
-
-    async def add(self, did: str, message_id: str, sender_id: str) -> None:
-        """See `SentLog.add`."""
-        try:
-            await self._client.set(f"{self._prefix}{did}:{message_id}", sender_id,
-                                   px=self._ttl_ms)
-        except self._errors as exc:
-            raise DedupUnavailable(self._label, type(exc).__name__) from None
-
-    async def find(self, did: str, message_id: str) -> Optional[str]:
-        """See `SentLog.find`."""
-        try:
-            value = await self._client.get(f"{self._prefix}{did}:{message_id}")
-        except self._errors as exc:
-            raise DedupUnavailable(self._label, type(exc).__name__) from None
-        return value.decode("utf-8") if isinstance(value, bytes) else value
-
-    async def aclose(self) -> None:
-        """Closes the client."""
-        close = getattr(self._client, "aclose", None) or self._client.close
-        await close(close_connection_pool=True)
-
-
-def sent_log_from_settings(settings: ChattigoSettings) -> SentLog:
-    """Memory for one instance; the `dedup_store` Redis when several share it.
-
-    Raises:
-        ConfigError: naming `dedup_store` when its URL is unusable.
-    """
-    if settings.dedup_store.strip().lower() == "memory":
-        return MemorySentLog(settings.dedup_ttl_seconds, settings.dedup_max_entries)
-    try:
-        return RedisSentLog(settings.dedup_store, settings.dedup_ttl_seconds)
-    except ValueError as exc:
-        raise ConfigError("dedup_store", f"bad Redis URL: {exc}") from None
 
 
 def failure_entities(status: StatusUpdate, message_id: str) -> Dict[str, str]:
@@ -124,13 +33,14 @@ class FailedDeliveries:
 
     Args:
         settings: `delivery_failed_intent`, `intents`, `did`.
-        sent: which conversation each sent message belongs to.
+        sent: which conversation each message we sent went to (`<did>:<id>` keys), kept
+            `dedup_ttl_seconds`.
         dedup: the store of handled ids.
         dispatcher: the per-conversation queues.
         output: makes the output channel the bot's answer goes through.
     """
 
-    def __init__(self, settings: ChattigoSettings, sent: SentLog, dedup: DedupStore,
+    def __init__(self, settings: ChattigoSettings, sent: Notes, dedup: DedupStore,
                  dispatcher: Dispatcher, output: Callable[[], Any]) -> None:
         self._enabled = settings.delivery_failed_intent
         self._intent = settings.intent_for["delivery_failed"]
@@ -162,7 +72,7 @@ class FailedDeliveries:
         did = status.business_number or self._did
         for message_id in (status.biz_opaque_callback_data, status.id):
             if message_id:
-                sender_id = await self._sent.find(did, message_id)
+                sender_id = await self._sent.get(f"{did}:{message_id}")
                 if sender_id is not None:
                     return sender_id, message_id, did
         logger.info("Failed status for message %r, which this bot did not send (or sent more "

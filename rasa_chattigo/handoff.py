@@ -8,12 +8,10 @@ from typing import Any, Callable, Dict, Optional, Set
 
 from rasa_chattigo._logsafe import one_line
 from rasa_chattigo.compat import rasa_api
+from rasa_chattigo.notes import Notes
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
-
-_UNKNOWN = object()
-
 
 class Handoffs:
     """Pauses a conversation when the bot hands it to agents, and resumes it when it comes back.
@@ -23,21 +21,26 @@ class Handoffs:
     then records the user's messages and predicts nothing. A pause older than
     `handoff_timeout_seconds` ends at the user's next message.
 
+    When each pause began is also noted in `notes` (memory, or the shared Redis), so checking
+    the timeout costs no tracker read; with one instance, a conversation not seen since start-up
+    is read from the tracker once.
+
     Args:
         settings: the channel settings (`handoff_timeout_seconds`, `intents`).
-        shared: whether other instances serve the same numbers; when not, the pauses this
-            process made or saw are kept in memory, sparing a tracker read per message.
+        notes: when each pause this channel made began, kept longer than the timeout.
+        shared: whether other instances serve the same numbers (the notes are then shared).
         clock: Unix seconds, injectable for tests.
     """
 
-    def __init__(self, settings: ChattigoSettings, *, shared: bool,
+    def __init__(self, settings: ChattigoSettings, notes: Notes, *, shared: bool,
                  clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
         self._timeout = settings.handoff_timeout_seconds
         self._intent = settings.intent_for["transfer"]
+        self.notes = notes
         self._shared = shared
         self.clock = clock
         self._max_entries = max_entries
-        self._since: OrderedDict[str, Optional[float]] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self._pending: Dict[str, asyncio.Task[None]] = {}
         self._tasks: Set[asyncio.Task[None]] = set()
         self.app: Any = None
@@ -72,11 +75,11 @@ class Handoffs:
             return
         try:
             await rasa_api.update_conversation(agent, sender_id, [rasa_api.paused()])
+            await self.notes.put(sender_id, repr(self.clock()))
         except Exception:  # the turn is over: nothing else can report it
             logger.exception("Could not pause conversation %s after its hand-off",
                              one_line(sender_id))
             return
-        self._remember(sender_id, self.clock())
         logger.info("Conversation %s handed to Chattigo's agents: the bot keeps quiet",
                     one_line(sender_id))
 
@@ -93,7 +96,7 @@ class Handoffs:
         resumed, told = await rasa_api.update_conversation(
             agent, sender_id, [rasa_api.resumed()], only_if_paused=True, intent=intent,
             output=output)
-        self._remember(sender_id, None)
+        await self.notes.drop(sender_id)
         logger.info("Chattigo sent %s for %s: %s%s", how, one_line(sender_id),
                     "the bot answers again" if resumed else "the bot was not paused",
                     f"; intent {intent} triggered" if told else "")
@@ -112,30 +115,28 @@ class Handoffs:
         agent = rasa_api.app_agent(self.app)
         resumed, _ = await rasa_api.update_conversation(
             agent, sender_id, [rasa_api.resumed()], only_if_paused=True)
-        self._remember(sender_id, None)
+        await self.notes.drop(sender_id)
         if resumed:
             logger.info("Hand-off of %s given no answer for %.0f s (handoff_timeout_seconds "
                         "%.0f): the bot answers again", one_line(sender_id), age,
                         self._timeout)
 
     async def _paused_since(self, sender_id: str) -> Optional[float]:
-        known = self._since.get(sender_id, _UNKNOWN) if not self._shared else _UNKNOWN
-        if known is not _UNKNOWN:
-            return known  # type: ignore[return-value]
+        noted = await self.notes.get(sender_id)
+        if noted is not None:
+            return float(noted)
+        if self._shared or sender_id in self._seen:
+            return None
+        self._seen[sender_id] = None  # one tracker read per conversation after start-up
+        while len(self._seen) > self._max_entries:
+            self._seen.popitem(last=False)
         agent = rasa_api.app_agent(self.app)
         if agent is None:
             return None
         since = rasa_api.pause_state(await rasa_api.read_tracker(agent, sender_id))
-        self._remember(sender_id, since)
+        if since is not None:
+            await self.notes.put(sender_id, repr(since))
         return since
-
-    def _remember(self, sender_id: str, since: Optional[float]) -> None:
-        if self._shared:
-            return
-        self._since[sender_id] = since
-        self._since.move_to_end(sender_id)
-        while len(self._since) > self._max_entries:
-            self._since.popitem(last=False)
 
     async def close(self) -> None:
         """Waits for the pauses still being written (they only wait for a lock)."""

@@ -262,3 +262,17 @@ async def test_a_sender_id_with_a_newline_stays_on_one_log_line(agent, caplog):
         [record] = [r for r in caplog.records if "Chattigo sent close" in r.getMessage()]
         assert "\n" not in record.getMessage()
         assert f"{running.user}\\nINFO forged line" in record.getMessage()
+
+
+async def test_after_a_restart_the_timeout_finds_the_pause_in_the_tracker(agent, caplog):
+    async with stack(agent, handoff_timeout_seconds=3600) as running:
+        await handed_off(running)
+    # A new channel on the same tracker store: nothing in memory, the pause only in the tracker.
+    async with stack(agent, handoff_timeout_seconds=3600) as restarted:
+        restarted.user = running.user
+        handoffs = restarted.channel.conversations.handoffs
+        handoffs.clock = Clock(handoffs.clock() + 3601)
+        with caplog.at_level(logging.INFO, logger="rasa_chattigo.handoff"):
+            [reply] = await restarted.say("¿a qué hora atienden?")
+        assert reply["content"] in texts("utter_horarios")
+        assert any("given no answer for" in r.getMessage() for r in caplog.records)

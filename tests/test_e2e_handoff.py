@@ -78,6 +78,9 @@ def hand_off_and_back(stack: LocalStack, user: WhatsAppUser, rasa_urls: List[str
     assert replies[0]["content"] in responses("utter_derivar_humano")
     assert httpx.get(f"{stack.sandbox_url}/sandbox/agent/{DID}/{user.phone}").json()[
         "holder"] == "agent"
+    deadline = time.monotonic() + 30  # the pause follows the turn's tracker save
+    while not tracker(rasa_urls[0], user.phone)["paused"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert tracker(rasa_urls[0], user.phone)["paused"] is True
     for n, text in enumerate(WHILE_WITH_AGENT):
         stack.register_webhook(f"{rasa_urls[n % len(rasa_urls)]}/webhooks/chattigo/webhook")

@@ -5,6 +5,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from rasa.shared.core.constants import IS_EXTERNAL
 from rasa.shared.core.events import ConversationPaused, ConversationResumed, Event, UserUttered
 
+#: Seconds between two looks at a conversation's lock while another turn holds it.
+LOCK_POLL_SECONDS = 0.05
+
 
 def app_tracker_store(app: Any) -> Any:
     """The tracker store of the Rasa agent serving `app`, or None outside `rasa run`."""
@@ -92,7 +95,8 @@ async def update_conversation(
     processor = agent.processor
     if processor is None:
         raise RuntimeError("the Rasa agent has no model loaded")
-    async with agent.lock_store.lock(sender_id):
+    # Rasa waits 1 s between two looks at a busy lock; a pause should follow its turn sooner.
+    async with agent.lock_store.lock(sender_id, wait_time_in_seconds=LOCK_POLL_SECONDS):
         tracker = await processor.get_tracker(sender_id)
         added = not only_if_paused or tracker.is_paused()
         if added:

@@ -115,8 +115,7 @@ class WebhookHandler:
         handled = len(accepted)
         failures = self._conversations.failures if self._conversations else None
         if failures is not None and parsed.statuses:
-            failures.app = app
-            accepted += await failures.accept(parsed.statuses)
+            accepted += await failures.accept(parsed.statuses)  # failed ones, to the bot
         if self._settings.ack == "inline":
             await _wait_inline(accepted)
         return _summary(parsed, handled, duplicates, unknown)

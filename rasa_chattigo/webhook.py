@@ -181,11 +181,13 @@ class WebhookHandler:
             await on_new_message(await self._user_message(message, sender_id, app))
             return
         conversations.bind(app)
-        if message.kind in HANDBACK_KINDS and message.metadata.get("format") == "legacy":
+        handback = message.kind in HANDBACK_KINDS and message.metadata.get("format") == "legacy"
+        if handback and (rasa_api.app_agent(app) is not None or message.kind == "close"):
             await conversations.handoffs.hand_back(sender_id, self._output(), message.kind)
             return
-        conversations.window.user_wrote(sender_id)
-        await conversations.handoffs.expire(sender_id)
+        if not handback:  # without a Rasa agent (a custom server) the bot gets it as a message
+            conversations.window.user_wrote(sender_id)
+            await conversations.handoffs.expire(sender_id)
         await on_new_message(await self._user_message(message, sender_id, app))
         await conversations.handoffs.settle(sender_id)
 

@@ -146,6 +146,9 @@ def test_credentials_name_the_chattigo_channel_with_env_placeholders():
             "username": "${CHATTIGO_USERNAME}",
             "password": "${CHATTIGO_PASSWORD}",
             "bot_name": "Aynux",
+            "outside_window": "template",
+            "window_template": {"namespace": "aynux", "template": "aviso_pendiente",
+                                "languageCode": "es_AR", "parameters": ["{text}"]},
         },
     }
 

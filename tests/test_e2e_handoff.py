@@ -82,14 +82,19 @@ def hand_off_and_back(stack: LocalStack, user: WhatsAppUser, rasa_urls: List[str
     while not tracker(rasa_urls[0], user.phone)["paused"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert tracker(rasa_urls[0], user.phone)["paused"] is True
+    paused_at = time.monotonic()
     for n, text in enumerate(WHILE_WITH_AGENT):
         stack.register_webhook(f"{rasa_urls[n % len(rasa_urls)]}/webhooks/chattigo/webhook")
         assert user.say(type="text", text=text, expect=0) == []
     assert user_texts_after_pause(tracker(rasa_urls[-1], user.phone)) == WHILE_WITH_AGENT
     agent_side(stack, user, "messages", text="Hola, soy Marta, del equipo de Aynux.")
     stack.register_webhook(f"{rasa_urls[-1]}/webhooks/chattigo/webhook")
+    handed_back = time.monotonic()
     assert agent_side(stack, user, "handback")["webhook_status"] == 200
     [greeting] = bot_sends(user, 1)
+    print(f"\n{len(rasa_urls)} instance(s): hand-back to greeting "
+          f"{(time.monotonic() - handed_back) * 1000:.0f} ms; three paused messages and the "
+          f"agent's line took {(handed_back - paused_at):.1f} s")
     assert greeting["content"] in responses("utter_de_vuelta")
     stack.register_webhook(f"{rasa_urls[0]}/webhooks/chattigo/webhook")
     [answer] = user.say(type="text", text="¿a qué hora atienden?")

@@ -6,7 +6,7 @@ import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput
-from rasa_chattigo.chat import ChatSession, control_for_line
+from rasa_chattigo.devtools._chat import ChatSession, control_for_line
 
 from conftest import DID, USER, channel_settings, serve_sanic
 

@@ -4,7 +4,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from rasa_chattigo.stack import LocalStack
+from rasa_chattigo.devtools._stack import LocalStack
 
 from conftest import server_logs
 from test_e2e import DID, PROJECT, ensure_model

@@ -12,6 +12,7 @@ BOT_SOURCES := $(wildcard bot_project/*.yml bot_project/data/*.yml)
 SLOW_MODEL := bot_project/slow/models/slow.tar.gz
 SLOW_SOURCES := $(wildcard bot_project/slow/*.yml bot_project/slow/data/*.yml)
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -51,7 +52,7 @@ $(SLOW_MODEL): $(STAMP) $(SLOW_SOURCES)
 model: $(MODEL) $(SLOW_MODEL)
 
 run: $(MODEL)
-	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL)
+	@$(BIN)/rasa-chattigo demo --project bot_project --model $(MODEL) $(DEMO_ARGS)
 
 # rasa shell reads credentials.yml, whose ${CHATTIGO_*} must be set though the shell ignores them.
 shell: $(MODEL)

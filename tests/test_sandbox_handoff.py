@@ -144,3 +144,15 @@ async def test_user_messages_still_reach_the_bot_while_an_agent_has_the_chat(cli
 
     assert answer.json()["webhook_status"] == 200
     assert len(receiver.received) == 1
+
+
+async def test_a_bot_send_while_an_agent_has_the_chat_is_flagged_for_the_page(client, sandbox):
+    await client.post("/webhooks/inbound", json=control_send("transfer"))
+
+    await client.post("/webhooks/inbound", json={**control_send("text"), "id": "t-1",
+                                                 "content": "¡Hola!", "isAttachment": False})
+
+    events = (await client.get("/sandbox/events.json")).json()["events"]
+    flags = [e["data"]["while_agent"] for e in events
+             if e["kind"] == "message" and e["data"]["kind"] == "text"]
+    assert flags == [True]

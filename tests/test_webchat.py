@@ -89,6 +89,24 @@ def test_a_text_gets_its_reply_with_whatsapp_formatting(driver, world):
     assert page.css("#biz")[0].text == f"+{DID}"
 
 
+@pytest.mark.parametrize(("text", "html"), [
+    ("*negrita* _cursiva_ ~tachado~", "<b>negrita</b> <i>cursiva</i> <s>tachado</s>"),
+    ("```a *b* c```", "<code>a *b* c</code>"),
+    ("2*3*4 y snake_case_name", "2*3*4 y snake_case_name"),
+    ("(*sí*), *no*.", "(<b>sí</b>), <b>no</b>."),
+    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("Mirá https://x.test/a_b?c=1&d=2.", 'Mirá <a href="https://x.test/a_b?c=1&amp;d=2" '
+     'target="_blank" rel="noopener">https://x.test/a_b?c=1&amp;d=2</a>.'),
+])
+def test_whatsapp_formatting_in_the_pages_own_javascript(driver, world, text, html):
+    page = Page(driver, world)
+    rendered = driver.execute_script(
+        "const n = document.createElement('div'); n.innerHTML = format(arguments[0]);"
+        "return n.innerHTML", text)
+    assert rendered == html
+    assert page.css("#chat")[0].text == ""
+
+
 def test_ticks_go_to_read_and_the_users_message_shows_delivered(driver, world):
     page = Page(driver, world)
     page.say("hola")

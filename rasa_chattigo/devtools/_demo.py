@@ -34,6 +34,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--logs", default="run", help="folder for sandbox.log and rasa-0.log")
     parser.add_argument("--reply-timeout", type=float, default=60.0,
                         help="seconds to wait for the first reply to a message")
+    parser.add_argument("--buttons", choices=("menu", "native"), default=None,
+                        help="override the channel's `buttons` setting: native shows tappable "
+                        "buttons and lists in the web chat (the terminal then needs :boton ID)")
     parser.set_defaults(handler=_run)
 
 
@@ -45,8 +48,11 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     # Statuses drive the web chat's ticks; the sandbox enforces the 24-hour window by default.
+    credentials = "credentials.yml"
+    if args.buttons:
+        credentials = str(_with_buttons(project, Path(args.logs), args.buttons))
     stack = LocalStack(project, model, did=args.did, logs=Path(args.logs),
-                       sandbox_args=["--statuses"])
+                       credentials=credentials, sandbox_args=["--statuses"])
     try:
         print(f"Starting the Chattigo sandbox and rasa run (logs in {args.logs}/) ...",
               file=sys.stderr, flush=True)
@@ -65,3 +71,15 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     finally:
         stack.stop()
+
+
+def _with_buttons(project: Path, folder: Path, buttons: str) -> Path:
+    """A copy of the project's credentials.yml with the channel's `buttons` setting replaced."""
+    import yaml
+
+    credentials = yaml.safe_load((project / "credentials.yml").read_text(encoding="utf-8"))
+    credentials["rasa_chattigo.ChattigoInput"]["buttons"] = buttons
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"credentials-{buttons}.yml"
+    path.write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
+    return path.resolve()

@@ -127,7 +127,8 @@ class AgentRoutes:
             self.sandbox.events.publish("delivery", seq=record.seq, webhook_status=None,
                                         reason=str(exc))
             return error(502, "bad_gateway", str(exc))
-        self.sandbox.events.publish("delivery", seq=record.seq, webhook_status=status, reason=None)
+        self.sandbox.events.publish("delivery", seq=record.seq, webhook_status=status, reason=None,
+                                    webhook_body=answer)
         return web.json_response(
             {"message_id": payload["id"], "webhook_status": status, "webhook_body": answer}
         )

@@ -26,7 +26,7 @@ from rasa_chattigo.sandbox.chattigo_routes import ChattigoRoutes
 from rasa_chattigo.sandbox.delivery import StatusNotifier, WebhookPoster
 from rasa_chattigo.sandbox.events import EventLog
 from rasa_chattigo.sandbox.faults import FaultPlan
-from rasa_chattigo.sandbox.handoff import Handoffs, describe_control
+from rasa_chattigo.sandbox.handoff import AGENT, Handoffs, describe_control
 from rasa_chattigo.sandbox.page_routes import PageRoutes
 from rasa_chattigo.sandbox.sandbox_routes import SandboxRoutes
 from rasa_chattigo.sandbox.state import OUT, RecordedMessage, SandboxState
@@ -180,6 +180,13 @@ class Sandbox:
             self._notifier.notify(did, msisdn, wamid, send_id, error=RE_ENGAGEMENT_ERROR)
         elif self.statuses:
             self._notifier.notify(did, msisdn, wamid, send_id)
+
+    def with_agent(self, did: str, msisdn: str) -> bool:
+        """Whether an agent holds the chat; a bot's send then is flagged (log, page)."""
+        if self.handoffs.get(did, msisdn).holder != AGENT:
+            return False
+        logger.info("Sandbox: the bot wrote to %s while an agent holds the chat", msisdn)
+        return True
 
     def control(self, send: AcceptedSend) -> None:
         """Applies a hand-off send (transfer, group, close, timeout) to its conversation."""

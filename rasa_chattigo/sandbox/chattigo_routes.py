@@ -138,7 +138,8 @@ class ChattigoRoutes:
         for msisdn in send.recipients:
             wamid = new_wamid(msisdn)
             self.state.record(
-                OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id, wamid=wamid
+                OUT, send.did, msisdn, send.kind, text, send.payload, send.message_id,
+                wamid=wamid, while_agent=self.sandbox.with_agent(send.did, msisdn),
             )
             self.sandbox.deliver(send.did, msisdn, wamid, send.message_id, send.kind)
         logger.info(
@@ -177,7 +178,10 @@ class ChattigoRoutes:
         wamid = new_wamid(send.wa_id)
         self.state.stats.accepted += 1
         text = render_cloud(send.payload)
-        self.state.record(OUT, did, send.wa_id, send.kind, text, send.payload, wamid, wamid=wamid)
+        self.state.record(
+            OUT, did, send.wa_id, send.kind, text, send.payload, wamid,
+            wamid=wamid, while_agent=self.sandbox.with_agent(did, send.wa_id),
+        )
         self.sandbox.deliver(did, send.wa_id, wamid, None, send.kind)
         logger.info(
             "Sandbox: accepted Cloud API %s %s from %s to %s", send.kind, wamid, did, send.wa_id

@@ -1,7 +1,7 @@
 """Who holds each conversation, bot or human agent, as Chattigo's contact center tracks it."""
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 BOT = "bot"
 AGENT = "agent"
@@ -64,11 +64,6 @@ class Handoffs:
         chat = self.get(did, msisdn)
         chat.holder, chat.group = BOT, None
         return chat
-
-    def describe(self) -> List[Dict[str, Any]]:
-        """Every known conversation, as JSON."""
-        return [{"did": did, "msisdn": msisdn, **chat.to_json()}
-                for (did, msisdn), chat in sorted(self._chats.items())]
 
     def clear(self) -> None:
         """Every conversation back to the bot."""

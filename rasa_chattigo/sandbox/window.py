@@ -2,7 +2,7 @@
 
 import re
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 WINDOW_SECONDS = 24 * 3600
 _SPAN = re.compile(r"\+?\s*(\d+(?:\.\d+)?)\s*([dhms]?)")
@@ -85,7 +85,7 @@ class Windows:
         opened = self._opened.get((did, msisdn))
         return None if opened is None else opened + self.seconds - self._clock()
 
-    def describe(self) -> list:
+    def describe(self) -> List[Dict[str, Any]]:
         """Every known window, as JSON."""
         return [
             {"did": did, "msisdn": msisdn, "open": self.is_open(did, msisdn),

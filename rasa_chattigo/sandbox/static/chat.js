@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const S = { config: null, did: "", phone: "", people: [], events: [], holders: {},
-            replyTo: null, selected: null, lastDay: "" };
+            replyTo: null, lastDay: "" };
 const TICKS = { accepted: "✓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠", pending: "🕓" };
 const REACTIONS = ["👍", "❤️", "😂", "😮", "🙏"];
 
@@ -41,14 +41,20 @@ function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const EDGE = "(^|[\\s(])", END = "(?=$|[\\s).,!?:;])";
+const STYLES = [["*", "b"], ["_", "i"], ["~", "s"]].map(([mark, tag]) => [
+  new RegExp(`${EDGE}\\${mark}(\\S(?:[^${mark}\\n]*?\\S)?)\\${mark}${END}`, "g"),
+  `$1<${tag}>$2</${tag}>`]);
+
+// Monospace blocks are left as they are; *bold*, _italic_, ~strike~ and links elsewhere.
 function format(text) {
-  const edge = "(^|[\\s(])", end = "(?=$|[\\s).,!?:;])";
-  const style = (mark, tag) => [new RegExp(`${edge}\\${mark}(\\S(?:[^${mark}\\n]*?\\S)?)\\${mark}${end}`, "g"),
-                                `$1<${tag}>$2</${tag}>`];
-  let html = escapeHtml(text).replace(/```([\s\S]+?)```/g, "<code>$1</code>");
-  for (const [pattern, tag] of [style("*", "b"), style("_", "i"), style("~", "s")]) {
-    html = html.replace(pattern, tag);
-  }
+  return text.split(/```([\s\S]+?)```/)
+    .map((part, i) => (i % 2 ? `<code>${escapeHtml(part)}</code>` : inline(part))).join("");
+}
+
+function inline(text) {
+  let html = escapeHtml(text);
+  for (const [pattern, replacement] of STYLES) html = html.replace(pattern, replacement);
   return html.replace(/https?:\/\/[^\s<]*[^\s<.,!?;:)]/g,
     (url) => `<a href="${url}" target="_blank" rel="noopener">${url}</a>`);
 }
@@ -188,8 +194,8 @@ function messageRow(m) {
   Object.assign(row.dataset, { seq: m.seq, kind: m.kind, wamid: m.wamid || m.message_id });
   row.append(bubble);
   const msg = mine ? userMessage(m) : m.payload;
-  const quoted = msg.context && msg.context.id && document.querySelector(`[data-wamid="${CSS.escape(msg.context.id)}"] .bubble`);
-  if (quoted) bubble.append(el("div", "quote", quoted.dataset.summary || ""));
+  const quoted = msg.context && msg.context.id && findRow("wamid", msg.context.id);
+  if (quoted) bubble.append(el("div", "quote", quoted.querySelector(".bubble").dataset.summary));
   if (m.kind === "agent") {
     bubble.classList.add("agent");
     const name = m.payload.name === "Agente" ? "Agente" : `${m.payload.name} (agente)`;
@@ -205,6 +211,9 @@ function messageRow(m) {
     cloudBody(msg, m, bubble, row);
   } else {
     chattigoBody(m.payload, m, bubble);
+  }
+  if (m.while_agent) {
+    bubble.append(el("div", "error", "⚠ El bot escribió mientras un agente tiene el chat"));
   }
   bubble.dataset.summary = m.text.slice(0, 80);
   const meta = el("div", "meta");
@@ -239,7 +248,8 @@ function inChat(data) {
 }
 
 function clockTime(iso) {
-  return new Date(iso).toLocaleTimeString("es-AR", { hour: "2-digit", minute: "2-digit", hour12: false });
+  const options = { hour: "2-digit", minute: "2-digit", hour12: false };
+  return new Date(iso).toLocaleTimeString("es-AR", options);
 }
 
 function dayLabel(iso) {
@@ -297,8 +307,9 @@ const APPLY = {
   },
   delivery(d) {
     const row = findRow("seq", d.seq);
-    if (row) setTicks(row, d.webhook_status === 200 ? "delivered" : "failed",
-                      d.webhook_status === 200 ? null : [{ code: d.webhook_status || "", title: d.reason || "" }]);
+    if (!row) return;
+    if (d.webhook_status === 200) setTicks(row, "delivered");
+    else setTicks(row, "failed", [{ code: d.webhook_status || "", title: d.reason || "" }]);
   },
   refused(d) { append(refusedRow(d), d.at); },
 };
@@ -336,7 +347,8 @@ function header() {
   const withAgent = holder && holder.holder === "agent";
   $("presence").textContent = withAgent ? "🎧 con un agente" : "en línea";
   $("agent-state").textContent = withAgent
-    ? `El chat lo tiene un agente${holder.group ? ` (grupo ${holder.group})` : ""}: el bot no debería responder.`
+    ? `El chat lo tiene un agente${holder.group ? ` (grupo ${holder.group})` : ""}: `
+      + "el bot no debería responder."
     : "El chat lo tiene el bot.";
 }
 
@@ -426,18 +438,20 @@ function submitForm(event) {
 // --- the developer's panel -----------------------------------------------------------------
 
 function select(m) {
-  S.selected = m;
-  const title = m.title || (m.direction === "in" ? "Webhook enviado al bot" : "Envío recibido de Chattigo");
+  const title = m.title
+    || (m.direction === "in" ? "Webhook enviado al bot" : "Envío recibido de Chattigo");
   $("json").textContent = `${title}\n${JSON.stringify(m.payload, null, 2)}`;
   const actions = $("json-actions");
   actions.textContent = "";
   if (!m.seq || !m.wamid && !m.message_id) return;
   actions.append(choice("↩ Responder", () => setReply(m)));
   for (const emoji of REACTIONS) {
-    actions.append(choice(emoji, () => userSend({ type: "reaction", reacted_to: m.wamid || m.message_id, emoji })));
+    const reacted = m.wamid || m.message_id;
+    actions.append(choice(emoji, () => userSend({ type: "reaction", reacted_to: reacted, emoji })));
   }
   if (m.direction === "in") {
-    actions.append(choice("⟳ Reenviar webhook", () => api("POST", `/sandbox/messages/${m.seq}/redeliver`)));
+    const redeliver = () => api("POST", `/sandbox/messages/${m.seq}/redeliver`);
+    actions.append(choice("⟳ Reenviar webhook", redeliver));
   }
 }
 
@@ -453,15 +467,20 @@ function refreshPanel() {
       dl.append(el("dt", null, key), el("dd", null, String(stats[key])));
       dl.lastChild.id = `stat-${key}`;
     }
-    $("fault-state").textContent = faults.mode ? `Fallan los próximos ${faults.remaining} envíos (${faults.mode})`
+    $("fault-state").textContent = faults.mode
+      ? `Fallan los próximos ${faults.remaining} envíos (${faults.mode})`
       : faults.rate ? `Falla el ${faults.rate * 100}% de los envíos` : "Sin fallas.";
     $("clock").textContent = `Reloj +${Math.round(clock.offset_seconds / 3600)} h`;
     const w = clock.windows.find((x) => x.did === S.did && x.msisdn === S.phone);
-    $("window").textContent = !clock.enforced ? "La ventana de 24 h no se aplica (sandbox sin --window)."
+    $("window").textContent = !clock.enforced ? "La ventana de 24 h no se aplica (--no-window)."
       : !w ? "El usuario nunca escribió: sólo se entregan plantillas."
-      : w.open ? `Ventana abierta: cierra en ${Math.floor(w.seconds_left / 3600)} h ${Math.floor(w.seconds_left % 3600 / 60)} min.`
+      : w.open ? `Ventana abierta: cierra en ${hoursAndMinutes(w.seconds_left)}.`
       : "Ventana cerrada: los mensajes libres fallan con 131047; sólo se entregan plantillas.";
   }, 150);
+}
+
+function hoursAndMinutes(seconds) {
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
 function agent(action, body) {
@@ -492,7 +511,9 @@ function wire() {
     $("text").value = "";
   };
   $("attach").onclick = () => { $("attach-menu").hidden = !$("attach-menu").hidden; };
-  document.querySelectorAll("[data-attach]").forEach((b) => { b.onclick = () => openForm(b.dataset.attach); });
+  document.querySelectorAll("[data-attach]").forEach((b) => {
+    b.onclick = () => openForm(b.dataset.attach);
+  });
   $("form").onsubmit = submitForm;
   $("replying-cancel").onclick = () => setReply(null);
   $("user").onchange = () => { S.phone = $("user").value; draw(); };
@@ -530,7 +551,9 @@ async function start() {
   S.people = S.config.people.slice();
   S.phone = query.get("phone") || (S.people[0] || {}).phone || "5492644472542";
   S.did = query.get("did") || S.config.dids[0];
-  if (!S.people.some((p) => p.phone === S.phone)) S.people.push({ phone: S.phone, name: query.get("name") || "Usuario" });
+  if (!S.people.some((p) => p.phone === S.phone)) {
+    S.people.push({ phone: S.phone, name: query.get("name") || "Usuario" });
+  }
   wire();
   fillSelects();
   draw();

@@ -16,7 +16,7 @@ from bench import report
 
 logger = logging.getLogger("bench")
 
-SECTIONS = ("e2e", "ack", "channel", "startup", "inbox")
+SECTIONS = ("e2e", "ack", "channel", "startup", "inbox", "window")
 OUT = Path(__file__).resolve().parent
 
 
@@ -72,8 +72,13 @@ def run_suite(sections: List[str], quick: bool, logs: Path) -> Dict[str, Any]:
 
         results["inbox"] = inbox_cost.run(quick=quick)
 
+    def window() -> None:
+        from bench import bench_window
+
+        results["window_check"] = bench_window.run(quick=quick)
+
     steps: Dict[str, Callable[[], None]] = {"e2e": e2e, "ack": ack, "channel": channel,
-                                           "startup": startup, "inbox": inbox}
+                                           "startup": startup, "inbox": inbox, "window": window}
     for name in sections:
         before = os.getloadavg()[0]
         began = time.perf_counter()

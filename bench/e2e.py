@@ -124,7 +124,8 @@ def run(*, users: int, per_user: int, reps: int, warm_per_user: int, logs: Path,
     """
     if not model.exists():
         raise FileNotFoundError(f"model: {model} is missing; run `make model` first")
-    stack = LocalStack(PROJECT, model, did=DID, logs=logs)
+    # Webhooks go straight to rasa: the sandbox never saw the users write (no window).
+    stack = LocalStack(PROJECT, model, did=DID, logs=logs, sandbox_args=["--no-window"])
     started = time.perf_counter()
     try:
         stack.start()

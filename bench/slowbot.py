@@ -49,8 +49,9 @@ def run(*, users: int, per_user: int, reps: int, logs: Path) -> Dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)  # start_action_server writes its log before start()
     with tempfile.TemporaryDirectory(prefix="bench-slow-") as scratch:
         endpoints = Path(scratch) / "endpoints.yml"
+        # Webhooks go straight to rasa: the sandbox never saw the users write (no window).
         stack = LocalStack(SLOW_PROJECT, model, did=e2e.DID, logs=logs,
-                           endpoints=str(endpoints),
+                           sandbox_args=["--no-window"], endpoints=str(endpoints),
                            extra_env={"SLOW_BOT_SECONDS": str(SECONDS_PER_MESSAGE)})
         try:
             action_url = stack.start_action_server("actions")

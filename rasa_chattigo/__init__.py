@@ -11,6 +11,9 @@ Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
 - `delivery`: the durable inbox (kept before the 200) and the outbox (replies Chattigo refused).
 - `outbound`: bot responses to Chattigo send requests (pure).
 - `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
+- `handoff`: the chat handed to Chattigo's agents: the pause, the hand-back, the timeout.
+- `window` and `delivery`: WhatsApp's 24-hour window (`outside_window`), and failed
+  deliveries handed to the bot; `notes` keeps what they remember (memory or Redis).
 - `credentials`: where each number's login comes from, encrypted; the admin API.
 - `compat`: every pydantic-, Sanic-, Rasa- and redis-version-specific call.
 - `cli`, `sandbox`, `devtools`: the `rasa-chattigo` command, the local Chattigo, the demo.

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
@@ -19,14 +20,36 @@ from rasa_chattigo.errors import (
     ChattigoStartupError,
     UnknownBusinessNumber,
 )
+from rasa_chattigo.failures import FailedDeliveries
+from rasa_chattigo.handoff import Handoffs
 from rasa_chattigo.logsafe import install_redaction, shown
-from rasa_chattigo.outbound._build import SendContext, build_requests
+from rasa_chattigo.notes import Notes, notes_from_settings
+from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
+from rasa_chattigo.outbound._handoff import PAUSING_KINDS
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
+from rasa_chattigo.window import Window, WindowPolicy
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
+
+
+@dataclass
+class Conversations:
+    """What replies consult and update: hand-offs, WhatsApp's window, the messages sent."""
+
+    handoffs: Handoffs
+    window: Window
+    policy: WindowPolicy
+    sent: Notes
+    failures: Optional[FailedDeliveries] = None
+
+    def bind(self, app: Any) -> None:
+        """Lets them reach the Rasa agent of the server `app` (tracker and lock stores)."""
+        self.handoffs.app = self.window.app = app
+        if self.failures is not None:
+            self.failures.app = app
 
 
 class ChattigoOutput(OutputChannel):
@@ -43,6 +66,7 @@ class ChattigoOutput(OutputChannel):
         credentials: CredentialsProvider,
         menus: Optional[MenuMemory] = None,
         outbox: Optional[Outbox] = None,
+        conversations: Optional[Conversations] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps response-delivery state there; Rasa 3.6 has none
         self._client = client
@@ -50,6 +74,7 @@ class ChattigoOutput(OutputChannel):
         self._credentials = credentials
         self._menus = menus
         self._outbox = outbox
+        self._conversations = conversations
 
     @classmethod
     def name(cls) -> str:
@@ -84,21 +109,48 @@ class ChattigoOutput(OutputChannel):
             return
         if self._menus is not None:
             self._menus.remember(recipient_id, message)
-        for request in requests:
-            if not self._settings.sending_enabled:
-                logger.info("[TEST MODE] would send to %s via %s: %s", shown(request.recipient),
-                            request.path, shown(json.dumps(request.json, ensure_ascii=False),
-                                                limit=10_000))
-                continue
-            if self._outbox is not None:  # keeps and retries what Chattigo does not take
-                await self._outbox.send(did, recipient_id, request)
-                continue
+        if self._conversations is not None:
             try:
-                await self._client.send(did, request)
+                requests = await self._conversations.policy.apply(
+                    recipient_id, requests, str(message.get("text") or ""), context)
             except ChattigoError as exc:
-                logger.error("Reply %s to %s from DID %s was not delivered: %s",
-                             request.message_id, shown(request.recipient), shown(did),
-                             shown(exc))
+                logger.error("Cannot send a reply to %s: %s", shown(recipient_id), shown(exc))
+                return
+        for request in requests:
+            if await self._send(did, recipient_id, request):
+                await self._sent(did, recipient_id, request)
+
+    async def _send(self, did: str, recipient_id: str, request: OutboundRequest) -> bool:
+        """Sends one request (or hands it to the outbox); False when it is not going out."""
+        if not self._settings.sending_enabled:
+            logger.info("[TEST MODE] would send to %s via %s: %s", shown(request.recipient),
+                        request.path, shown(json.dumps(request.json, ensure_ascii=False),
+                                            limit=10_000))
+            return False
+        if self._outbox is not None:  # keeps and retries, in order, what Chattigo does not take
+            await self._outbox.send(did, recipient_id, request)
+            return True
+        try:
+            await self._client.send(did, request)
+        except ChattigoError as exc:
+            logger.error("Reply %s to %s from DID %s was not delivered: %s",
+                         request.message_id, shown(request.recipient), shown(did), shown(exc))
+            return False
+        return True
+
+    async def _sent(self, did: str, recipient_id: str, request: OutboundRequest) -> None:
+        """Notes a hand-off (the bot keeps quiet after it) and what a failure would refer to."""
+        if self._conversations is None:
+            return
+        if request.kind in PAUSING_KINDS:
+            self._conversations.handoffs.bot_handed_off(recipient_id)
+        elif self._settings.delivery_failed_intent:
+            try:
+                await self._conversations.sent.put(f"{did}:{request.message_id}",
+                                                   recipient_id)
+            except ChattigoError as exc:
+                logger.warning("Message %s sent, but a failure would not reach the bot: %s",
+                               request.message_id, shown(exc))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
@@ -176,9 +228,11 @@ class ChattigoInput(InputChannel):
         self.delivery = delivery or Delivery(settings, self.client, self.dedup)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
+        self.conversations = _conversations(settings, self.dedup, self.dispatcher,
+                                            self.get_output_channel)
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
                                       self.dispatcher, self.get_output_channel, self.menus,
-                                      self.delivery.intake)
+                                      self.delivery.intake, self.conversations)
 
     @classmethod
     def name(cls) -> str:
@@ -206,7 +260,7 @@ class ChattigoInput(InputChannel):
     def get_output_channel(self) -> OutputChannel:
         """The output channel for proactive messages (`trigger_intent?output_channel=chattigo`)."""
         return ChattigoOutput(self.client, self.settings, self.credentials, self.menus,
-                              self.delivery.outbox)
+                              self.delivery.outbox, self.conversations)
 
     def blueprint(self, on_new_message: OnNewMessage) -> sanic_api.Blueprint:
         """The webhook routes: a health check and the webhook itself."""
@@ -231,6 +285,7 @@ class ChattigoInput(InputChannel):
 
     def _resume(self, on_new_message: OnNewMessage) -> Callable[[Any], Awaitable[None]]:
         async def resume(app: Any) -> None:
+            self.conversations.bind(app)
             await self.delivery.start(lambda: self.webhook.resume(on_new_message, app))
 
         return resume
@@ -240,15 +295,33 @@ class ChattigoInput(InputChannel):
 
     async def _finish(self, app: Any) -> None:
         await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+        await self.conversations.handoffs.close()
         await self.delivery.stop()
 
     async def _close(self, app: Any) -> None:
         await self.client.aclose()
         await self.dedup.aclose()
         await self.delivery.aclose()
+        await self.conversations.sent.aclose()
+        await self.conversations.handoffs.notes.aclose()
         store = getattr(self.credentials, "store", None)
         if store is not None:
             store.close()
+
+
+def _conversations(
+    settings: ChattigoSettings, dedup: DedupStore, dispatcher: Dispatcher, output: Any
+) -> Conversations:
+    """Hand-offs, the window and failed deliveries; in memory only when one instance serves."""
+    shared = settings.dedup_store != "memory"
+    window = Window(shared=shared)
+    sent = notes_from_settings(settings, "sent", settings.dedup_ttl_seconds)
+    # A pause outlives its timeout by a day in the notes, so the timeout always finds it.
+    paused = notes_from_settings(settings, "paused", settings.handoff_timeout_seconds + 86400)
+    return Conversations(
+        Handoffs(settings, paused, shared=shared), window, WindowPolicy(settings, window), sent,
+        FailedDeliveries(settings, sent, dedup, dispatcher, output))
+
 
 
 

@@ -35,7 +35,14 @@ DEFAULT_INTENTS: Dict[str, str] = {
     "system": "whatsapp_system",
     "unsupported": "whatsapp_unsupported",
     "unknown": "whatsapp_unknown",
+    # Not messages from the user: Chattigo giving the chat back after a hand-off (its legacy
+    # `type: transfer` webhook), and a `failed` delivery status (both external intents).
+    "transfer": "chattigo_handback",
+    "delivery_failed": "whatsapp_delivery_failed",
 }
+
+#: What `outside_window` may say about a free-form reply outside WhatsApp's 24-hour window.
+OUTSIDE_WINDOW_CHOICES = ("template", "send", "drop")
 
 #: Kinds whose whole WhatsApp message is always kept in metadata["raw"]: nothing else describes
 #: them. Other kinds keep it only with `metadata_raw: true`, since every tracker save and load
@@ -108,6 +115,14 @@ class ChattigoSettings(BaseModel):
     outbox_backoff_seconds: float = 2.0
     outbox_max_backoff_seconds: float = 300.0
 
+    # hand-off to Chattigo's human agents (docs/handoff.md)
+    handoff_timeout_seconds: float = 24 * 3600
+
+    # WhatsApp's 24-hour window and failed deliveries (docs/24-hour-window.md)
+    outside_window: Optional[str] = None
+    window_template: Optional[Dict[str, Any]] = None
+    delivery_failed_intent: bool = True
+
     # administration
     admin_token: Optional[str] = None
 
@@ -159,6 +174,18 @@ class ChattigoSettings(BaseModel):
             raise ValueError("must be 1 to 60 characters without spaces, '/' or ':'")
         return value
 
+    @validator("handoff_timeout_seconds")
+    def _handoff_timeout(cls, value: float) -> float:
+        if not 0 < value < float("inf"):
+            raise ValueError("must be a number of seconds above 0 (default 86400, 24 h)")
+        return value
+
+    @validator("outside_window")
+    def _outside_window(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in OUTSIDE_WINDOW_CHOICES:
+            raise ValueError("must be 'template', 'send' or 'drop'")
+        return value
+
     @validator("max_attempts", "max_pending_messages", "dedup_max_bytes")
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
@@ -181,6 +208,13 @@ class ChattigoSettings(BaseModel):
     def ignored_kinds(self) -> List[str]:
         """Kinds acknowledged and dropped: the configured `ignore`, else the defaults."""
         return list(DEFAULT_IGNORED if self.ignore is None else self.ignore)
+
+    @property
+    def outside_window_action(self) -> str:
+        """`outside_window`, else `template` when a `window_template` is set, else `send`."""
+        if self.outside_window is not None:
+            return self.outside_window
+        return "template" if self.window_template else "send"
 
     @property
     def sending_enabled(self) -> bool:
@@ -247,6 +281,7 @@ def parse_settings(credentials: Optional[Mapping[str, Any]]) -> ChattigoSettings
         key = ".".join(str(p) for p in first["loc"] if p != "__root__")
         message = "unknown key" if first["type"] == "value_error.extra" else first["msg"]
         raise ConfigError(key, message) from None
+    _check_window(settings)
     if settings.admin_token and settings.credentials_store is None:
         raise ConfigError("admin_token", "the admin API manages a credentials_store: name one")
     if settings.credentials_store is None:
@@ -258,3 +293,16 @@ def parse_settings(credentials: Optional[Mapping[str, Any]]) -> ChattigoSettings
                 )
     return settings
 
+
+def _check_window(settings: ChattigoSettings) -> None:
+    """`window_template` is a whole template, and present when `outside_window` needs it."""
+    from rasa_chattigo.errors import InvalidResponse
+    from rasa_chattigo.outbound._templates import check_hsm
+
+    if settings.window_template is not None:
+        try:
+            check_hsm(settings.window_template, "window_template")
+        except InvalidResponse as exc:
+            raise ConfigError(exc.field, exc.reason) from None
+    elif settings.outside_window == "template":
+        raise ConfigError("window_template", "is required when outside_window is 'template'")

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
@@ -26,8 +26,12 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.guard import WebhookGuard
 from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.inbound._legacy import HANDBACK_KINDS
 from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import ChattigoSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasa_chattigo.channel import Conversations
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +53,14 @@ class WebhookHandler:
         output: makes the output channel a message's replies go through.
         menus: the numbered menus this instance sent, when it is the only instance.
         intake: claims and keeps each message (delivery); an in-memory inbox when not given.
+        conversations: hand-offs, WhatsApp's window and failed deliveries.
     """
 
     def __init__(
         self, channel_name: str, settings: ChattigoSettings, credentials: CredentialsProvider,
         dedup: DedupStore, dispatcher: Dispatcher, output: Callable[[], OutputChannel],
         menus: Optional[MenuMemory], intake: Optional[Intake] = None,
+        conversations: Optional["Conversations"] = None,
     ) -> None:
         self._channel_name = channel_name
         self._settings = settings
@@ -63,6 +69,7 @@ class WebhookHandler:
         self._dispatcher = dispatcher
         self._output = output
         self._menus = menus
+        self._conversations = conversations
         self._guard = WebhookGuard(settings)
         self._ready: Optional[asyncio.Event] = None
 
@@ -122,9 +129,13 @@ class WebhookHandler:
                 accepted.append(done)
         if unknown and not accepted and not duplicates:
             raise UnknownBusinessNumber(unknown[0][0])
+        handled = len(accepted)
+        failures = self._conversations.failures if self._conversations else None
+        if failures is not None and parsed.statuses:
+            accepted += await failures.accept(parsed.statuses)  # failed ones, to the bot
         if self._settings.ack == "inline":
             await _wait_inline(accepted)
-        return _summary(parsed, len(accepted), duplicates, unknown)
+        return _summary(parsed, handled, duplicates, unknown)
 
     async def _known(self, did: str, message: InboundMessage) -> bool:
         try:
@@ -193,7 +204,7 @@ class WebhookHandler:
         """
         try:
             await self._gate().wait()
-            await on_new_message(await self._user_message(message, sender_id, app))
+            await self._deliver(message, sender_id, on_new_message, app)
         except Exception as exc:
             logger.error("The bot failed on message %s from %s (%s: %s); answered with the "
                          "fallback reply, not redelivered", shown(message.message_id),
@@ -202,7 +213,6 @@ class WebhookHandler:
             await self._intake.done(key)
             await self._fallback(sender_id)
             return
-            raise
         except BaseException:  # cancelled at shutdown: kept in the inbox for the next start
             logger.warning("Message %s from %s was not processed before shutdown",
                            shown(message.message_id), shown(sender_id))
@@ -215,6 +225,25 @@ class WebhookHandler:
             await self._output().send_text_message(sender_id, self._settings.fallback_reply)
         except Exception as exc:  # the output channel logs its own failures; this is a bug
             logger.error("Fallback reply to %s failed: %s", shown(sender_id), type(exc).__name__)
+
+    async def _deliver(
+        self, message: InboundMessage, sender_id: str, on_new_message: OnNewMessage, app: Any
+    ) -> None:
+        """A hand-back to the bot's hand-off logic; a user message to Rasa (issue 14, 15)."""
+        conversations = self._conversations
+        if conversations is None:
+            await on_new_message(await self._user_message(message, sender_id, app))
+            return
+        conversations.bind(app)
+        handback = message.kind in HANDBACK_KINDS and message.metadata.get("format") == "legacy"
+        if handback and (rasa_api.app_agent(app) is not None or message.kind == "close"):
+            await conversations.handoffs.hand_back(sender_id, self._output(), message.kind)
+            return
+        if not handback:  # without a Rasa agent (a custom server) the bot gets it as a message
+            conversations.window.user_wrote(sender_id)
+            await conversations.handoffs.expire(sender_id)
+        await on_new_message(await self._user_message(message, sender_id, app))
+        await conversations.handoffs.settle(sender_id)
 
     async def _user_message(
         self, message: InboundMessage, sender_id: str, app: Any

@@ -150,6 +150,9 @@ def test_credentials_name_the_chattigo_channel_with_env_placeholders():
             "password": "${CHATTIGO_PASSWORD}",
             "bot_name": "Aynux",
             "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}",
+            "outside_window": "template",
+            "window_template": {"namespace": "aynux", "template": "aviso_pendiente",
+                                "languageCode": "es_AR", "parameters": ["{text}"]},
         },
     }
 

@@ -142,6 +142,7 @@ def test_the_menu_survives_a_restart_of_rasa_run(stack):
 
 def test_a_proactive_message_reaches_the_whatsapp_user(stack):
     user = WhatsAppUser(stack, "5492644000005")
+    user.say(type="text", text="hola")  # inside WhatsApp's 24-hour window (docs/24-hour-window.md)
     rasa_url = stack.rasa_urls[-1]
     answer = httpx.post(
         f"{rasa_url}/conversations/{user.phone}/trigger_intent",

@@ -150,7 +150,8 @@ def test_custom_cloud_api_keeps_its_to():
 
 
 def test_request_bodies_do_not_share_state_with_the_response():
-    response = {"custom": {"type": "HSM", "hsm": {"destinations": [{"destination": "1"}]}},
+    hsm = {"template": "aviso", "languageCode": "es", "destinations": [{"destination": "1"}]}
+    response = {"custom": {"type": "HSM", "hsm": hsm},
                 "buttons": [{"title": "A", "payload": "/a"}], "text": "t"}
     before = copy.deepcopy(response)
     requests = build_requests(response, CTX, make_settings())

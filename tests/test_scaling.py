@@ -54,6 +54,8 @@ def test_slow_bot_acknowledges_first_and_sigterm_loses_nothing():
     logs = server_logs("slow-bot")
     model = ensure_model(SLOW_PROJECT, SLOW_MODEL)
     stack = LocalStack(SLOW_PROJECT, model, did=DID, logs=logs,
+                       # webhooks posted straight to rasa: the sandbox never saw the users write
+                       sandbox_args=["--no-window"],
                        extra_env={"SLOW_BOT_SECONDS": "5"}, endpoints=str(logs / "ep.yml"),
                        credentials=str(logs / "credentials.yml"))
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
@@ -109,6 +111,8 @@ def test_two_instances_sharing_redis_and_postgres_reply_once_in_order():
         "bot_name": "Aynux", "dedup_store": "redis://127.0.0.1:6379/2",
         "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}"}}))
     stack = LocalStack(PROJECT, model, did=DID, logs=logs,
+                       # webhooks posted straight to rasa: the sandbox never saw the users write
+                       sandbox_args=["--no-window"],
                        endpoints=str(logs / "endpoints.yml"),
                        credentials=str(logs / "credentials.yml"))
     prefix = str(uuid.uuid4().int)[:4]  # fresh conversations in the shared tracker store

@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rasa_chattigo.cli import _chattigo as chattigo_cli
     from rasa_chattigo.cli import _credentials as admin_cli
     from rasa_chattigo.cli import _outbox as outbox_cli
+    from rasa_chattigo.cli import _templates as templates_cli
     from rasa_chattigo.devtools import _demo as demo
     from rasa_chattigo.sandbox import cli as sandbox_cli
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_cli.register(subparsers)
     chattigo_cli.register(subparsers)
     outbox_cli.register(subparsers)
+    templates_cli.register(subparsers)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Rasa: what differs between Rasa Open Source 3.6 and Rasa Pro (3.21).
+"""Rasa: what differs between Rasa Open Source 3.6 and Rasa Pro (3.21), and our tracker calls.
 
 The flavour is read once, from the installed distribution's metadata, without importing Rasa.
 What moved is imported lazily, so importing this module stays cheap.
@@ -11,7 +11,10 @@ Differences handled elsewhere, because they need no version check:
 """
 
 import importlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+from rasa.shared.core.constants import IS_EXTERNAL
+from rasa.shared.core.events import ConversationPaused, ConversationResumed, Event, UserUttered
 
 try:
     from importlib import metadata as _metadata
@@ -44,6 +47,9 @@ _MOVED = {
 def _module(name: str) -> Any:
     return importlib.import_module(_MOVED[name][1 if RASA_PRO else 0])
 
+#: Seconds between two looks at a conversation's lock while another turn holds it.
+LOCK_POLL_SECONDS = 0.05
+
 
 def app_tracker_store(app: Any) -> Any:
     """The tracker store of the Rasa agent serving `app`, or None outside `rasa run`."""
@@ -70,3 +76,97 @@ def read_config_file(path: Any) -> Dict[str, Any]:
     """A YAML file as Rasa reads credentials.yml, `${VAR}` expanded (`rasa.shared.utils.io` in
     Rasa 3.6, `rasa.shared.utils.yaml` in Rasa Pro)."""
     return dict(_module("config_file").read_config_file(path))
+
+
+def app_agent(app: Any) -> Any:
+    """The Rasa agent serving `app`, or None outside `rasa run`."""
+    if app is None:
+        return None
+    agent = getattr(app.ctx, "agent", None)
+    return agent if getattr(agent, "tracker_store", None) is not None else None
+
+
+def paused() -> Event:
+    """The event that stops the bot answering (Rasa's own `ConversationPaused`)."""
+    return ConversationPaused()
+
+
+def resumed() -> Event:
+    """The event that lets the bot answer again (Rasa's own `ConversationResumed`)."""
+    return ConversationResumed()
+
+
+def pause_state(tracker: Any) -> Optional[float]:
+    """When the conversation was paused, or None when it is not paused."""
+    if tracker is None or not tracker.is_paused():
+        return None
+    for event in reversed(tracker.events):
+        if isinstance(event, ConversationPaused):
+            return float(event.timestamp)
+    return None  # pragma: no cover - paused without a pause event
+
+
+def is_external(event: Any) -> bool:
+    """Whether a user event was triggered (trigger_intent, reminder) rather than written."""
+    return bool((event.metadata or {}).get(IS_EXTERNAL)) or event.text is None or str(
+        event.text).startswith("EXTERNAL: ")
+
+
+def last_user_message_at(tracker: Any) -> Optional[float]:
+    """When the user last wrote (external intents do not count), or None."""
+    if tracker is None:
+        return None
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered) and not is_external(event):
+            return float(event.timestamp)
+    return None
+
+
+async def read_tracker(agent: Any, sender_id: str) -> Any:
+    """The stored tracker of a conversation (None when there is none), without locking."""
+    return await agent.tracker_store.retrieve(sender_id)
+
+
+async def update_conversation(
+    agent: Any,
+    sender_id: str,
+    events: List[Event],
+    *,
+    only_if_paused: bool = False,
+    intent: Optional[str] = None,
+    entities: Optional[Dict[str, Any]] = None,
+    output: Any = None,
+) -> Tuple[bool, bool]:
+    """Adds events under the conversation's lock, then optionally an external intent.
+
+    The lock is the one Rasa's own message handling holds, so every instance sharing the
+    lock store sees the events in order.
+
+    Args:
+        agent: the Rasa agent.
+        sender_id: the conversation.
+        events: the events to add (e.g. `paused()`).
+        only_if_paused: add them only when the conversation is paused now.
+        intent: an intent to trigger afterwards, as Rasa's `trigger_intent` does.
+        entities: its entities.
+        output: the output channel the bot's answer to `intent` goes through.
+
+    Returns:
+        (whether the events were added, whether the intent was triggered: False when the
+        bot's domain lacks it).
+    """
+    processor = agent.processor
+    if processor is None:
+        raise RuntimeError("the Rasa agent has no model loaded")
+    # Rasa waits 1 s between two looks at a busy lock; a pause should follow its turn sooner.
+    async with agent.lock_store.lock(sender_id, wait_time_in_seconds=LOCK_POLL_SECONDS):
+        tracker = await processor.get_tracker(sender_id)
+        added = not only_if_paused or tracker.is_paused()
+        if added:
+            for event in events:
+                tracker.update(event, processor.domain)
+        if intent is None or intent not in processor.domain.intents:
+            await processor.save_tracker(tracker)
+            return added, False
+        await processor.trigger_external_user_uttered(intent, entities or {}, tracker, output)
+        return added, True

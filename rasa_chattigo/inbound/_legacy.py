@@ -37,6 +37,8 @@ _CHATTIGO_KEYS = (
     "attachment",
 )
 _GENERIC_MEDIA = ("media", "attachment", "file")
+#: Chattigo's own legacy webhooks after a hand-off: the chat is the bot's again, or closed.
+HANDBACK_KINDS = ("transfer", "close")
 _COORDINATES = re.compile(r"(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)")
 _LATITUDE_KEYS = ("latitude", "lat")
 _LONGITUDE_KEYS = ("longitude", "lng", "lon", "long")
@@ -105,6 +107,9 @@ def map_legacy(kind: str, message: LegacyMessage, intents: Mapping[str, str]) ->
         InvalidPayload: a text message without content.
     """
     content = message.content
+    if kind in HANDBACK_KINDS:
+        # Chattigo itself, not the user: the agent gave the chat back, or the chat was closed.
+        return KindResult(intent_text(intents["transfer"]) if kind == "transfer" else "", kind, {})
     if kind == "text":
         if isinstance(content, (int, float)) and not isinstance(content, bool):
             content = str(content)

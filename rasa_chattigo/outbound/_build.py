@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from rasa_chattigo.outbound._handoff import HANDOFF_KINDS, handoff_body
 from rasa_chattigo.outbound._mediatypes import DEFAULT_FILE_TYPE, DEFAULT_IMAGE_TYPE
 from rasa_chattigo.outbound._menus import (
     compose_menu,
@@ -26,6 +27,7 @@ from rasa_chattigo.outbound._responses import (
     parse_media,
     text_of,
 )
+from rasa_chattigo.outbound._templates import cloud_template, hsm_body
 from rasa_chattigo.outbound._textsplit import split_text, utf16_len
 from rasa_chattigo.settings import CHATTIGO_TEXT_LIMIT, ChattigoSettings
 
@@ -40,6 +42,7 @@ __all__ = [
     "render_menu",
     "resolve_menu_answer",
     "split_text",
+    "template_request",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,12 +76,15 @@ class OutboundRequest:
         recipient: the user's number, for logs.
         message_id: the body's "id"; for Cloud API JSON (which has no id field) a fresh id
             that only names the message in logs.
+        kind: `message` (free-form: only inside WhatsApp's 24-hour window), `template`, or
+            a hand-off send (`transfer`, `group`, `close`, `timeout`), which reaches no phone.
     """
 
     path: str
     json: Dict[str, Any]
     recipient: str
     message_id: str = field(default="", compare=False)
+    kind: str = field(default="message", compare=False)
 
 
 _id_lock = threading.Lock()
@@ -168,12 +174,40 @@ def _custom(custom: Any, ctx: SendContext, settings: ChattigoSettings) -> Outbou
         raise InvalidResponse("custom", f"is not JSON: {exc}") from None
     if payload.get("messaging_product") == "whatsapp":
         payload.setdefault("to", ctx.msisdn)
+        kind = "template" if payload.get("type") == "template" else "message"
         return OutboundRequest(_cloud_path(ctx, settings), payload, str(payload["to"]),
-                               new_message_id())
+                               new_message_id(), kind)
     filled = {"id": new_message_id(), "did": ctx.did, "msisdn": ctx.msisdn,
               "channel": ctx.channel, "name": ctx.bot_name}
+    if kind == "HSM":
+        return _template(payload, filled, ctx, settings)
+    if kind in HANDOFF_KINDS:
+        body = handoff_body(payload, filled)
+        return OutboundRequest(CHATTIGO_SEND_PATH, body, ctx.msisdn, str(body["id"]), kind)
     body = {**filled, **payload}
     return OutboundRequest(CHATTIGO_SEND_PATH, body, str(body["msisdn"]), str(body["id"]))
+
+
+def _template(
+    custom: Mapping[str, Any], filled: Dict[str, Any], ctx: SendContext,
+    settings: ChattigoSettings,
+) -> OutboundRequest:
+    """A template: Chattigo's HSM send, or Meta's template JSON with `buttons: native`."""
+    if settings.buttons == "native":
+        cloud = cloud_template(custom.get("hsm") or {}, ctx.msisdn)
+        return OutboundRequest(_cloud_path(ctx, settings), cloud, ctx.msisdn,
+                               str(filled["id"]), "template")
+    body = hsm_body(custom, filled, ctx.msisdn)
+    return OutboundRequest(CHATTIGO_SEND_PATH, body, ctx.msisdn, str(body["id"]), "template")
+
+
+def template_request(
+    hsm: Mapping[str, Any], ctx: SendContext, settings: ChattigoSettings
+) -> OutboundRequest:
+    """One template to one user (the `window_template` sent in place of a reply)."""
+    filled = {"id": new_message_id(), "did": ctx.did, "msisdn": ctx.msisdn,
+              "channel": ctx.channel, "name": ctx.bot_name}
+    return _template({"type": "HSM", "hsm": dict(hsm)}, filled, ctx, settings)
 
 
 def _element(element: Any, where: str, start: int) -> Tuple[str, Optional[Media], int]:

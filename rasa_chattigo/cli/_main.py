@@ -3,9 +3,25 @@
 import argparse
 import logging
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 logger = logging.getLogger(__name__)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record is logged, not when the CLI started
+    (called in-process, as the tests do, the stream of that moment may be closed later)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     package = logging.getLogger("rasa_chattigo")
     package.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not package.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         package.addHandler(handler)
     return int(args.handler(args) or 0)

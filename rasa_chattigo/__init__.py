@@ -8,6 +8,7 @@ Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
 - `guard`: the webhook's checks before parsing (size, address, token, signature).
 - `inbound`: webhook JSON to messages for the bot (pure).
 - `dispatch` and `dedup`: ordered background handling, and each message handled once.
+- `pacing`: adaptive start, so messages start only while the event loop keeps up.
 - `outbound`: bot responses to Chattigo send requests (pure).
 - `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
 - `credentials`: where each number's login comes from, encrypted; the admin API.

@@ -19,6 +19,7 @@ from rasa_chattigo.errors import (
 )
 from rasa_chattigo.guard import RedactTokenFilter
 from rasa_chattigo.outbound._build import SendContext, build_requests
+from rasa_chattigo.pacing import start_gate
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 
@@ -142,7 +143,7 @@ class ChattigoInput(InputChannel):
         self.settings = settings
         self.credentials = credentials
         self.client = client or ChattigoClient(settings, credentials)
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(start_gate(settings))
         self.dedup = dedup or dedup_store_from_settings(settings)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None

@@ -45,28 +45,54 @@ def _ratio(value: Optional[float]) -> str:
     return DASH if value is None else f"{value:.3f}"
 
 
+_E2E_NAMES = {"throughput": "Throughput", "p50": "Latency median", "p95": "Latency p95",
+              "p99": "Latency p99", "cpu_rasa": "`rasa run` CPU per message",
+              "cpu_sandbox": "Sandbox CPU per message",
+              "cpu_generator": "Load generator CPU per message"}
+_GATE_OFF_KEYS = ("throughput", "p50", "p95", "p99", "cpu_rasa")
+
+
+def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    rows = [[f"End to end: {name}", _cell(e2e[key]["chattigo"]),
+             "REST " + _cell(e2e[key]["rest"]), _ratio(e2e[key]["ratio"])]
+            for key, name in _E2E_NAMES.items()]
+    rows += [[f"End to end, adaptive start off: {_E2E_NAMES[key]}",
+              _cell(e2e[key]["chattigo_gate_off"]), "REST " + _cell(e2e[key]["rest"]),
+              _ratio(e2e[key]["ratio_gate_off"])]
+             for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
+    return rows
+
+
+def _on_off_row(label: str, on: Dict[str, Any], off: Optional[Dict[str, Any]]) -> List[str]:
+    """A figure with adaptive start on, against the same figure with it off."""
+    if not off:
+        return [label, _cell(on), DASH, DASH]
+    value = round(on["median"] / off["median"], 3) if off["median"] else None
+    return [label, _cell(on), "adaptive start off " + _cell(off), _ratio(value)]
+
+
+def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
+    rows: List[List[str]] = []
+    for bot, name in (("normal", "normal bot"), ("slow_bot", "1 s bot")):
+        figures = ack.get(bot)
+        if not figures:
+            continue
+        off = figures.get("gate_off", {})
+        for q, label in (("p50", "median"), ("p99", "p99")):
+            rows.append(_on_off_row(f"Ack: webhook answer {label}, {name}", figures[q],
+                                    off.get(q)))
+        for key, label in (("throughput", "throughput"), ("latency_p50", "latency median")):
+            if key in figures:
+                rows.append(_on_off_row(f"{name}: {label}", figures[key], off.get(key)))
+    return rows
+
+
 def _rows(results: Dict[str, Any]) -> List[List[str]]:
     rows: List[List[str]] = []
     e2e = results.get("end_to_end")
     if e2e:
-        names = {"throughput": "Throughput", "p50": "Latency median", "p95": "Latency p95",
-                 "p99": "Latency p99", "cpu_rasa": "`rasa run` CPU per message",
-                 "cpu_sandbox": "Sandbox CPU per message",
-                 "cpu_generator": "Load generator CPU per message"}
-        for key, name in names.items():
-            f = e2e[key]
-            rows.append([f"End to end: {name}", _cell(f["chattigo"]), "REST " + _cell(f["rest"]),
-                         _ratio(f["ratio"])])
-    ack = results.get("ack", {})
-    normal, slow = ack.get("normal"), ack.get("slow_bot")
-    for q in ("p50", "p99"):
-        label = "median" if q == "p50" else "p99"
-        if normal:
-            rows.append([f"Ack: webhook answer {label}, normal bot", _cell(normal[q]), DASH, DASH])
-        if slow:
-            ratio = round(slow[q]["median"] / normal[q]["median"], 3) if normal else None
-            rows.append([f"Ack: webhook answer {label}, 1 s bot", _cell(slow[q]),
-                         "normal bot " + _cell(normal[q]) if normal else DASH, _ratio(ratio)])
+        rows += _e2e_rows(e2e)
+    rows += _ack_rows(results.get("ack", {}))
     channel = results.get("channel_only")
     if channel:
         for case, f in channel["parse_webhook"].items():
@@ -107,7 +133,8 @@ def markdown(results: Dict[str, Any]) -> str:
         load = results["load"]
         lines += [f"End to end: {load['users']} concurrent users, {load['messages_per_run']} "
                   f"messages per run, {load['reps']} runs per channel alternating REST and "
-                  f"Chattigo on one `rasa run`; errors {e2e['errors']}.", ""]
+                  f"Chattigo with adaptive start on and off on one `rasa run`; "
+                  f"errors {e2e['errors']}.", ""]
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]

@@ -1,9 +1,10 @@
 """Runs message handling in the background: one user at a time in order, users in parallel."""
 
 import asyncio
+import functools
 import logging
 from collections import deque
-from typing import Awaitable, Callable, Deque, Dict, Optional, Protocol, Set, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, Optional, Protocol, Set, Tuple
 
 from rasa_chattigo.errors import DispatcherClosed
 
@@ -13,13 +14,10 @@ Job = Callable[[], Awaitable[None]]
 
 
 class Gate(Protocol):
-    """Decides when a queued job may start (`rasa_chattigo.pacing.StartGate`)."""
+    """Decides when a queued job starts (`rasa_chattigo.pacing.StartGate`)."""
 
-    async def acquire(self) -> None:
-        """Returns once the job may start."""
-
-    def release(self) -> None:
-        """Records that a started job ended."""
+    async def run(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Runs `job` once it may start."""
 
     def close(self) -> None:
         """Called once the dispatcher has drained."""
@@ -80,11 +78,7 @@ class Dispatcher:
                 if self._gate is None:
                     await _run(job, done)
                 else:
-                    await self._gate.acquire()
-                    try:
-                        await _run(job, done)
-                    finally:
-                        self._gate.release()
+                    await self._gate.run(functools.partial(_run, job, done))
                 queue.popleft()
         finally:
             # Cancelled at shutdown: whatever is still queued will never run.

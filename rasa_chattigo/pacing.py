@@ -1,9 +1,10 @@
-"""Adaptive start: queued messages start only while the event loop keeps up."""
+"""Adaptive start: queued messages start only while the event loop keeps up, at its pace."""
 
 import asyncio
 import logging
+import time
 from collections import deque
-from typing import Callable, Deque, Optional
+from typing import Any, Callable, Coroutine, Deque, Generator, Optional
 
 from rasa_chattigo.settings import ChattigoSettings
 
@@ -13,6 +14,10 @@ logger = logging.getLogger(__name__)
 PROBE_INTERVAL = 0.005
 #: Weight of the newest probe in the smoothed lag (an exponential moving average).
 SMOOTHING = 0.25
+#: Weight of the newest finished job in the average loop time per job.
+COST_SMOOTHING = 0.1
+
+Job = Callable[[], Coroutine[Any, Any, None]]
 
 
 class LagMonitor:
@@ -67,27 +72,73 @@ class LagMonitor:
         self._on_sample()
 
 
-class StartGate:
-    """Lets a job start while the loop keeps up, else keeps it waiting (first come, first served).
+class Metered:
+    """Awaits a coroutine and adds up the time its steps hold the event loop (`busy`).
 
-    A job may start when nothing else runs (progress is never blocked), or when the smoothed lag
-    is under the target and the loop has shown it since the last start: a fresh probe, or a job
-    finishing (a replacement adds no load). So starts follow the loop's measured capacity, one
-    per measurement: a CPU-bound bot runs a few messages at once, an I/O-bound one (slow custom
-    actions) as many as its users send, and no fixed limit applies to either.
+    A step is the stretch from one resumption of the coroutine to its next suspension, so
+    `busy` counts a message's own work (parsing, inference, tracker) and not its waits.
+    """
+
+    __slots__ = ("_clock", "_coro", "busy")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any],
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self._coro = coro
+        self._clock = clock
+        self.busy = 0.0  #: seconds
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        message: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            started = self._clock()
+            try:
+                if error is None:
+                    step = self._coro.send(message)
+                else:
+                    step = self._coro.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                self.busy += self._clock() - started
+            try:
+                message, error = (yield step), None
+            except GeneratorExit:
+                self._coro.close()
+                raise
+            except BaseException as exc:  # cancellation included: handed to the coroutine
+                message, error = None, exc
+
+
+class StartGate:
+    """Starts a job while the loop keeps up, else keeps it waiting (first come, first served).
+
+    A job starts at once when nothing else runs, so there is always progress. Otherwise it
+    starts when three things hold: the smoothed loop lag is under the target; the loop was
+    measured since the last start (a fresh probe, or a job finishing: a replacement adds no
+    load); and starts are no closer together than the loop time one job has needed on average
+    (`cost`, learned from finished jobs, waits excluded). The last rule spreads the work that
+    comes back after slow I/O: messages started together would return from their custom
+    actions together. So a CPU-bound bot runs a few messages at once and an I/O-bound one as
+    many as its users send, with no fixed limit on either.
 
     Args:
         target: the lag, in seconds, above which no job starts.
         monitor: makes the lag monitor (one is built with `PROBE_INTERVAL` when not given).
+        clock: monotonic seconds, injectable for tests.
     """
 
     def __init__(self, target: float,
-                 monitor: Optional[Callable[[Callable[[], None]], LagMonitor]] = None) -> None:
+                 monitor: Optional[Callable[[Callable[[], None]], LagMonitor]] = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self._target = target
         self._monitor = (monitor or LagMonitor)(self._measured)
+        self._clock = clock
         self._waiters: Deque[asyncio.Future[None]] = deque()
         self._fresh = True
+        self._next_start = 0.0
         self.running = 0  #: jobs started and not yet finished
+        self.cost = 0.0  #: average loop seconds per finished job (0 until one finished)
 
     @property
     def lag(self) -> float:
@@ -99,8 +150,21 @@ class StartGate:
         """Jobs waiting for their start."""
         return sum(1 for waiter in self._waiters if not waiter.done())
 
-    async def acquire(self) -> None:
-        """Returns once the job may start; call `release` when it ends, however it ends."""
+    async def run(self, job: Job) -> None:
+        """Runs `job` once it may start, and learns how much loop time it took."""
+        await self._acquire()
+        metered = Metered(job(), self._clock)
+        try:
+            await metered
+        finally:
+            self._learn(metered.busy)
+            self._release()
+
+    def close(self) -> None:
+        """Stops the lag monitor (at shutdown, once nothing runs)."""
+        self._monitor.stop()
+
+    async def _acquire(self) -> None:
         self._monitor.start()
         self._prune()
         if not self._waiters and self._may_start():
@@ -112,25 +176,29 @@ class StartGate:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.release()  # admitted, then cancelled before it could start
+                self._release()  # admitted, then cancelled before it could start
             raise
 
-    def release(self) -> None:
-        """Records a job's end; the next one may take its place."""
+    def _learn(self, busy: float) -> None:
+        self.cost = busy if self.cost == 0.0 else self.cost + COST_SMOOTHING * (busy - self.cost)
+
+    def _release(self) -> None:
         self.running -= 1
         self._fresh = True
         self._wake()
 
-    def close(self) -> None:
-        """Stops the lag monitor (at shutdown, once nothing runs)."""
-        self._monitor.stop()
-
     def _may_start(self) -> bool:
-        return self.running == 0 or (self._fresh and self._monitor.lag < self._target)
+        if self.running == 0:
+            return True
+        return (self._fresh and self._monitor.lag < self._target
+                and self._clock() >= self._next_start)
 
     def _started(self) -> None:
         self.running += 1
         self._fresh = False
+        # A start may catch up on at most `target` of unused pace, never on a long idle spell.
+        now = self._clock()
+        self._next_start = max(self._next_start, now - self._target) + self.cost
 
     def _prune(self) -> None:
         while self._waiters and self._waiters[0].done():

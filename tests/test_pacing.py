@@ -1,4 +1,4 @@
-"""Adaptive start: the loop-lag monitor and the gate that starts jobs while the loop keeps up."""
+"""Adaptive start: the loop-lag monitor, job metering, and the gate that paces starts."""
 
 import asyncio
 import time
@@ -7,10 +7,11 @@ import pytest
 
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ConfigError
-from rasa_chattigo.pacing import LagMonitor, StartGate, start_gate
+from rasa_chattigo.pacing import LagMonitor, Metered, StartGate, start_gate
 from rasa_chattigo.settings import parse_settings
 
 TARGET = 0.010
+BASE = {"did": "5492644710400", "username": "u@x", "password": "pw"}
 
 
 class StepMonitor:
@@ -32,127 +33,236 @@ class StepMonitor:
         self._on_sample()
 
 
-def stepped_gate():
+class Clock:
+    """Seconds that pass only when the test (or a job's simulated work) says so."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class Held:
+    """A job that works `work` simulated seconds, then holds until `finish()`."""
+
+    def __init__(self, clock=None, work=0.0):
+        self.started = False
+        self._clock, self._work = clock, work
+        self._release = asyncio.Event()
+
+    async def __call__(self):
+        self.started = True
+        if self._clock is not None:
+            self._clock.now += self._work
+        await self._release.wait()
+
+    def finish(self):
+        self._release.set()
+
+
+@pytest.fixture(autouse=True)
+async def no_task_left_behind():
+    yield
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def stepped_gate(clock=None):
     monitors = []
 
     def make(on_sample):
         monitors.append(StepMonitor(on_sample))
         return monitors[0]
 
-    gate = StartGate(TARGET, monitor=make)
+    gate = StartGate(TARGET, monitor=make, clock=clock or Clock())
     return gate, monitors[0]
 
 
-async def waiting(gate):
-    """Queues one acquire and lets it reach the gate; returns its task."""
-    task = asyncio.ensure_future(gate.acquire())
-    await asyncio.sleep(0)
-    return task
-
-
 async def settled():
-    for _ in range(3):
+    for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def started(gate, count):
+    """Submits `count` held jobs to the gate; returns them once each had its chance to start."""
+    jobs = [Held() for _ in range(count)]
+    tasks = [asyncio.ensure_future(gate.run(job)) for job in jobs]
+    await settled()
+    return jobs, tasks
 
 
 async def test_a_job_starts_at_once_when_nothing_runs_even_if_the_loop_lags():
     gate, monitor = stepped_gate()
     monitor.lag = 1.0
-    await gate.acquire()
-    assert (gate.running, monitor.running) == (1, True)
+    (job,), _ = await started(gate, 1)
+    assert (job.started, gate.running, monitor.running) == (True, 1, True)
 
 
 async def test_a_job_waits_while_the_loop_lags_and_starts_once_it_keeps_up():
     gate, monitor = stepped_gate()
-    await gate.acquire()
-    second = await waiting(gate)
+    (_, second), _ = await started(gate, 2)
     monitor.sample(0.050)
     await settled()
-    assert (second.done(), gate.waiting) == (False, 1)
+    assert (second.started, gate.waiting) == (False, 1)
     monitor.sample(0.002)
     await settled()
-    assert (second.done(), gate.running) == (True, 2)
+    assert (second.started, gate.running) == (True, 2)
 
 
 async def test_one_start_per_measurement_even_when_the_loop_is_idle():
     gate, monitor = stepped_gate()
-    await gate.acquire()
-    others = [await waiting(gate) for _ in range(3)]
+    jobs, _ = await started(gate, 4)
+    assert [job.started for job in jobs] == [True, False, False, False]
     monitor.sample(0.0)
     await settled()
-    assert [task.done() for task in others] == [True, False, False]
+    assert [job.started for job in jobs] == [True, True, False, False]
     monitor.sample(0.0)
     await settled()
-    assert [task.done() for task in others] == [True, True, False]
+    assert [job.started for job in jobs] == [True, True, True, False]
 
 
 async def test_a_finished_job_hands_its_place_to_the_oldest_waiting_one():
-    gate, _ = stepped_gate()
-    await gate.acquire()
-    first, second = await waiting(gate), await waiting(gate)
-    gate.release()  # the only running job ended: nothing runs, so the next starts regardless
-    await settled()
-    assert (first.done(), second.done(), gate.running) == (True, False, 1)
-
-
-async def test_a_replacement_waits_while_the_loop_lags_unless_nothing_runs():
     gate, monitor = stepped_gate()
-    await gate.acquire()
+    jobs, _ = await started(gate, 3)
+    monitor.lag = 0.050  # nothing else may start, but a finishing job leaves nothing running
+    jobs[0].finish()
+    await settled()
+    assert [job.started for job in jobs] == [True, True, False]
+    assert gate.running == 1
+
+
+async def test_a_replacement_starts_while_the_loop_keeps_up():
+    gate, monitor = stepped_gate()
+    jobs, _ = await started(gate, 3)
     monitor.sample(0.0)
-    await gate.acquire()  # fresh sample, low lag: a second job starts at once
-    third = await waiting(gate)
-    monitor.lag = 0.050
-    gate.release()
     await settled()
-    assert (third.done(), gate.running) == (False, 1)
-    gate.release()
+    assert [job.started for job in jobs] == [True, True, False]
+    jobs[0].finish()
     await settled()
-    assert (third.done(), gate.running) == (True, 1)
+    assert ([job.started for job in jobs], gate.running) == ([True, True, True], 2)
 
 
 async def test_waiting_jobs_start_in_arrival_order():
     gate, monitor = stepped_gate()
-    await gate.acquire()
     order = []
 
-    async def job(n):
-        await gate.acquire()
-        order.append(n)
+    def job(n):
+        async def run():
+            order.append(n)
+            if n == 0:
+                await asyncio.Event().wait()  # holds: the others wait for probes
+        return run
 
-    tasks = [asyncio.ensure_future(job(n)) for n in range(4)]
+    tasks = [asyncio.ensure_future(gate.run(job(n))) for n in range(4)]
     await settled()
-    for _ in range(4):
+    for _ in range(3):
         monitor.sample(0.0)
         await settled()
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*tasks[1:])
     assert order == [0, 1, 2, 3]
+
+
+async def test_starts_are_spaced_by_the_loop_time_a_job_needs():
+    clock = Clock()
+    gate, monitor = stepped_gate(clock)
+    learner = Held(clock, work=0.030)
+    task = asyncio.ensure_future(gate.run(learner))
+    await settled()
+    learner.finish()
+    await task
+    assert gate.cost == pytest.approx(0.030)
+    jobs, _ = await started(gate, 3)  # the first starts at once: nothing runs
+    seen = []
+    for step in (0.0, 0.015, 0.010, 0.020, 0.010):  # the second may start 20 ms on (30 ms
+        clock.now += step                          # of pace less 10 ms caught up), the third
+        monitor.sample(0.0)                        # 30 ms after the second
+        await settled()
+        seen.append(sum(job.started for job in jobs))
+    assert seen == [1, 1, 2, 2, 3]
+
+
+async def test_metering_counts_a_jobs_own_work_and_not_its_waits():
+    clock = Clock()
+    wake = asyncio.Event()
+
+    async def job():
+        clock.now += 0.004  # works
+        await wake.wait()
+        clock.now += 0.006  # works again after its I/O
+
+    metered = Metered(job(), clock)
+    task = asyncio.ensure_future(_await(metered))
+    await settled()
+    clock.now += 1.0  # waits for I/O: not the loop's time
+    wake.set()
+    await task
+    assert metered.busy == pytest.approx(0.010)
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+async def test_a_metered_job_is_cancelled_like_any_coroutine():
+    cancelled = []
+
+    async def job():
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    task = asyncio.ensure_future(_await(Metered(job())))
+    await settled()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled == [True]
+
+
+async def test_a_metered_job_returns_its_value_and_raises_its_errors():
+    async def value():
+        await asyncio.sleep(0)
+        return 42
+
+    async def boom():
+        await asyncio.sleep(0)
+        raise ValueError("bot failed")
+
+    assert await Metered(value()) == 42
+    with pytest.raises(ValueError, match="bot failed"):
+        await Metered(boom())
 
 
 async def test_a_job_cancelled_while_waiting_gives_up_its_turn():
     gate, monitor = stepped_gate()
-    await gate.acquire()
-    first, second = await waiting(gate), await waiting(gate)
-    first.cancel()
+    jobs, tasks = await started(gate, 3)
+    tasks[1].cancel()
     await settled()
     monitor.sample(0.0)
     await settled()
-    assert (first.cancelled(), second.done(), gate.running, gate.waiting) == (True, True, 2, 0)
+    assert ([job.started for job in jobs], gate.running, gate.waiting) == (
+        [True, False, True], 2, 0)
 
 
 async def test_a_job_cancelled_right_after_its_admission_frees_its_place():
     gate, monitor = stepped_gate()
-    await gate.acquire()
-    admitted = await waiting(gate)
-    monitor.sample(0.0)  # admitted: its task resumes on the next loop turn
-    admitted.cancel()
+    jobs, tasks = await started(gate, 2)
+    monitor.sample(0.0)  # admitted: its task resumes on a later loop turn
+    tasks[1].cancel()
     await settled()
-    assert (admitted.cancelled(), gate.running) == (True, 1)
+    assert (jobs[1].started, gate.running) == (False, 1)
 
 
 async def test_the_monitor_stops_once_nothing_runs_or_waits():
     gate, monitor = stepped_gate()
-    await gate.acquire()
-    gate.release()
+    (job,), (task,) = await started(gate, 1)
+    job.finish()
+    await task
     assert (gate.running, monitor.running) == (0, False)
 
 
@@ -174,20 +284,20 @@ async def test_the_lag_monitor_sees_a_blocked_loop():
 
 async def test_an_io_bound_load_runs_many_jobs_at_once():
     dispatcher = Dispatcher(StartGate(TARGET))
-    release, started = asyncio.Event(), []
+    release, started_jobs = asyncio.Event(), []
 
     def job(n):
         async def run():
-            started.append(n)
+            started_jobs.append(n)
             await release.wait()
         return run
 
     done = [dispatcher.submit(f"user-{n}", job(n)) for n in range(30)]
-    while len(started) < 30:  # all 30 start while none has finished: no fixed cap
+    while len(started_jobs) < 30:  # all 30 start while none has finished: no fixed cap
         await asyncio.sleep(0.005)
     release.set()
     await asyncio.gather(*done)
-    assert sorted(started) == list(range(30))
+    assert sorted(started_jobs) == list(range(30))
 
 
 async def test_drain_runs_the_jobs_still_waiting_for_their_start_and_stops_the_monitor():
@@ -207,13 +317,11 @@ async def test_drain_runs_the_jobs_still_waiting_for_their_start_and_stops_the_m
 
 
 def test_adaptive_start_is_on_by_default_and_a_setting_turns_it_off():
-    base = {"did": "5492644710400", "username": "u@x", "password": "pw"}
-    assert isinstance(start_gate(parse_settings(base)), StartGate)
-    assert start_gate(parse_settings({**base, "adaptive_start": False})) is None
+    assert isinstance(start_gate(parse_settings(BASE)), StartGate)
+    assert start_gate(parse_settings({**BASE, "adaptive_start": False})) is None
 
 
 @pytest.mark.parametrize("target", [0, -5])
 def test_the_lag_target_must_be_positive(target):
-    base = {"did": "5492644710400", "username": "u@x", "password": "pw"}
     with pytest.raises(ConfigError, match="adaptive_start_lag_ms"):
-        parse_settings({**base, "adaptive_start_lag_ms": target})
+        parse_settings({**BASE, "adaptive_start_lag_ms": target})

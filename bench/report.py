@@ -6,6 +6,8 @@ import platform
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from bench.stats import ratio
+
 DASH = "\u2013"  # an en dash, for ranges and empty cells
 
 
@@ -104,6 +106,14 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
                      f"({sends['logins']} login(s) for {sends['sends_through_channel']} sends)",
                      _cell(sends["chattigo"]), "bare httpx " + _cell(sends["baseline_bare_httpx"]),
                      _ratio(sends["ratio"])])
+        cpu = channel.get("send_cpu")
+        if cpu:
+            rows.append(["CPU per reply request, sending side (the channel)", _cell(cpu["channel"]),
+                         "bare aiohttp " + _cell(cpu["bare_aiohttp"]),
+                         _ratio(ratio(cpu["channel"], cpu["bare_aiohttp"]))])
+            rows.append(["CPU per reply request, sending side (bare httpx)",
+                         _cell(cpu["bare_httpx"]), "bare aiohttp " + _cell(cpu["bare_aiohttp"]),
+                         _ratio(ratio(cpu["bare_httpx"], cpu["bare_aiohttp"]))])
         memory = channel["memory"]
         rows.append(["Channel memory per 1,000 conversations in flight",
                      _cell(memory["in_flight"]), DASH, DASH])

@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -128,6 +129,23 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
     return rows
 
 
+def gap_note(results: Dict[str, Any]) -> Optional[str]:
+    """What the reply requests cost per message, next to the CPU gap to REST (both measured)."""
+    e2e, channel = results.get("end_to_end"), results.get("channel_only")
+    if not e2e or not channel or "send_cpu" not in channel:
+        return None
+    per_message = (statistics.median(e2e["replies_per_run"]["chattigo"])
+                   / results["load"]["messages_per_run"])
+    gap = e2e["cpu_rasa"]["chattigo"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
+    cpu = channel["send_cpu"]
+    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. The bot answers "
+            f"{per_message:.2f} replies per message; at the measured CPU per reply request "
+            f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "
+            f"through the channel, {per_message * cpu['bare_aiohttp']['median'] / 1000:.2f} ms "
+            f"with bare aiohttp and {per_message * cpu['bare_httpx']['median'] / 1000:.2f} ms with "
+            f"bare httpx.")
+
+
 def markdown(results: Dict[str, Any]) -> str:
     """The results table with the machine and the load it ran."""
     m = results["machine"]
@@ -148,6 +166,9 @@ def markdown(results: Dict[str, Any]) -> str:
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    note = gap_note(results)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 

@@ -42,3 +42,4 @@ def write_credentials(folder: Path) -> Path:
 def webhook_url(rasa_url: str, variant: str) -> str:
     """The webhook of one variant on one `rasa run`."""
     return f"{rasa_url}/webhooks/{variant}/webhook"
+

@@ -20,6 +20,7 @@ from rasa_chattigo.errors import (
 from rasa_chattigo.guard import RedactTokenFilter
 from rasa_chattigo.outbound._build import SendContext, build_requests
 from rasa_chattigo.pacing import start_gate
+from rasa_chattigo.runtime import freeze_startup_heap
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 
@@ -189,6 +190,11 @@ class ChattigoInput(InputChannel):
         @bp.post("/webhook", stream=True)  # read here, so an oversized body is never buffered
         async def webhook(request: sanic_api.Request) -> sanic_api.HTTPResponse:
             return await self.webhook.receive(request, on_new_message)
+
+        @bp.listener("after_server_start")  # after Rasa's own start-up loaded the model
+        async def tune(app: Any, loop: Any) -> None:
+            if self.settings.gc_freeze:
+                freeze_startup_heap()
 
         @bp.listener("before_server_stop")
         async def finish(app: Any, loop: Any) -> None:

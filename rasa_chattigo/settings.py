@@ -84,6 +84,7 @@ class ChattigoSettings(BaseModel):
     shutdown_grace_seconds: float = 25.0
     adaptive_start: bool = True
     adaptive_start_lag_ms: float = 10.0
+    gc_freeze: bool = True
     dedup_store: str = "memory"
     dedup_ttl_seconds: float = 24 * 3600
     dedup_inflight_ttl_seconds: float = 600.0

@@ -7,6 +7,7 @@ import pytest
 
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ConfigError
+from rasa_chattigo import pacing
 from rasa_chattigo.pacing import LagMonitor, Metered, StartGate, start_gate
 from rasa_chattigo.settings import parse_settings
 
@@ -165,23 +166,54 @@ async def test_waiting_jobs_start_in_arrival_order():
     assert order == [0, 1, 2, 3]
 
 
-async def test_starts_are_spaced_by_the_loop_time_a_job_needs():
+async def learned_gate(cost):
+    """A stepped gate that has seen one job take `cost` seconds of loop time."""
     clock = Clock()
     gate, monitor = stepped_gate(clock)
-    learner = Held(clock, work=0.030)
+    learner = Held(clock, work=cost)
     task = asyncio.ensure_future(gate.run(learner))
     await settled()
     learner.finish()
     await task
-    assert gate.cost == pytest.approx(0.030)
-    jobs, _ = await started(gate, 3)  # the first starts at once: nothing runs
+    assert gate.cost == pytest.approx(cost)
+    return gate, monitor, clock
+
+
+async def starts_after(gate, monitor, clock, steps, jobs=3):
+    """How many of `jobs` held jobs have started after each clock step (and a probe)."""
+    held, _ = await started(gate, jobs)
     seen = []
-    for step in (0.0, 0.015, 0.010, 0.020, 0.010):  # the second may start 20 ms on (30 ms
-        clock.now += step                          # of pace less 10 ms caught up), the third
-        monitor.sample(0.0)                        # 30 ms after the second
+    for step in steps:
+        clock.now += step
+        monitor.sample(0.0)
         await settled()
-        seen.append(sum(job.started for job in jobs))
+        seen.append(sum(job.started for job in held))
+    return seen
+
+
+async def test_starts_are_spaced_by_the_loop_time_a_job_needs(monkeypatch):
+    monkeypatch.setattr(pacing, "PACE_FEW", 0)
+    monkeypatch.setattr(pacing, "PACE_UTILISATION", 1.0)
+    gate, monitor, clock = await learned_gate(0.030)
+    # The first starts at once (nothing runs); the second 20 ms on (30 ms of pace less the
+    # 10 ms a start may catch up on), the third 30 ms after the second.
+    seen = await starts_after(gate, monitor, clock, [0.0, 0.015, 0.010, 0.020, 0.010])
     assert seen == [1, 1, 2, 2, 3]
+
+
+async def test_with_many_jobs_running_the_pace_leaves_the_loop_some_idle_time(monkeypatch):
+    monkeypatch.setattr(pacing, "PACE_FEW", 0)
+    gate, monitor, clock = await learned_gate(0.030)
+    # 30 ms / 0.9 = 33.3 ms apart: the second 23.3 ms on, the third 33.3 ms after it.
+    seen = await starts_after(gate, monitor, clock, [0.020, 0.005, 0.030, 0.005])
+    assert seen == [1, 2, 2, 3]
+
+
+async def test_with_few_jobs_running_starts_come_faster():
+    gate, monitor, clock = await learned_gate(0.030)
+    # One running: 30 ms * 1 / (1 + 4) / 0.9 = 6.7 ms, caught up at once; two: 11.1 ms.
+    seen = await starts_after(gate, monitor, clock, [0.0, 0.0, 0.005, 0.005])
+    assert seen == [2, 2, 2, 3]
 
 
 async def test_metering_counts_a_jobs_own_work_and_not_its_waits():

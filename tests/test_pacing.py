@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from rasa_chattigo import pacing
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ConfigError
-from rasa_chattigo import pacing
 from rasa_chattigo.pacing import LagMonitor, Metered, StartGate, start_gate
 from rasa_chattigo.settings import parse_settings
 

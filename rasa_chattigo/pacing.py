@@ -11,7 +11,7 @@ from rasa_chattigo.settings import ChattigoSettings
 logger = logging.getLogger(__name__)
 
 #: How often the lag probe asks to run, in seconds.
-PROBE_INTERVAL = 0.005
+PROBE_INTERVAL = 0.010
 #: Weight of the newest probe in the smoothed lag (an exponential moving average).
 SMOOTHING = 0.5
 #: Weight of the newest finished job in the average loop time per job.
@@ -19,9 +19,9 @@ COST_SMOOTHING = 0.1
 #: The share of the loop's time that paced starts may fill: a loop kept busier than this
 #: makes every newly arrived webhook queue behind the work already there.
 PACE_UTILISATION = 0.9
-#: With few jobs running, starts may come up to (1 + PACE_FEW / running) times faster: few jobs
-#: cannot bunch up much, and a start held back by lag is caught up on.
-PACE_FEW = 4
+#: Jobs that always run, whatever the lag: two, so that one can use the loop while the other
+#: waits for its reply to be sent (one alone leaves the loop idle meanwhile).
+ALWAYS_RUNNING = 2
 
 Job = Callable[[], Coroutine[Any, Any, None]]
 
@@ -119,14 +119,14 @@ class Metered:
 class StartGate:
     """Starts a job while the loop keeps up, else keeps it waiting (first come, first served).
 
-    A job starts at once when nothing else runs, so there is always progress. Otherwise it
-    starts when three things hold: the smoothed loop lag is under the target; the loop was
-    measured since the last start (a fresh probe, or a job finishing: a replacement adds no
-    load); and starts are paced by the loop time one job has needed on average (`cost`, learned
-    from finished jobs, waits excluded): with many jobs running, no closer together than `cost`
-    over `PACE_UTILISATION`. That spreads the work that comes back after slow I/O: messages
-    started together would return from their custom actions together, and a loop kept full
-    delays every webhook. So a CPU-bound bot runs a few messages at once and an I/O-bound one
+    A job starts at once while fewer than `ALWAYS_RUNNING` run, so there is always progress and
+    the loop has work while one job waits for I/O. Otherwise it starts when three things hold:
+    the smoothed loop lag is under the target; the loop was measured since the last start (a
+    fresh probe, or a job finishing: a replacement adds no load); and starts are paced by the
+    loop time one job has needed on average (`cost`, learned from finished jobs, waits
+    excluded): no closer together than `cost` over `PACE_UTILISATION`. That spreads the work
+    that comes back after slow I/O (messages started together would return from their custom
+    actions together) and leaves the loop some idle time (a full one delays every webhook). So a CPU-bound bot runs a few messages at once and an I/O-bound one
     as many as its users send, with no fixed limit on either.
 
     Args:
@@ -195,7 +195,7 @@ class StartGate:
         self._wake()
 
     def _may_start(self) -> bool:
-        if self.running == 0:
+        if self.running < ALWAYS_RUNNING:
             return True
         return (self._fresh and self._monitor.lag < self._target
                 and self._clock() >= self._next_start)
@@ -205,8 +205,8 @@ class StartGate:
         self._fresh = False
         # A start may catch up on at most `target` of unused pace, never on a long idle spell.
         now = self._clock()
-        spacing = self.cost * self.running / (self.running + PACE_FEW) / PACE_UTILISATION
-        self._next_start = max(self._next_start, now - self._target) + spacing
+        self._next_start = (max(self._next_start, now - self._target)
+                            + self.cost / PACE_UTILISATION)
 
     def _prune(self) -> None:
         while self._waiters and self._waiters[0].done():

@@ -126,8 +126,9 @@ class StartGate:
     loop time one job has needed on average (`cost`, learned from finished jobs, waits
     excluded): no closer together than `cost` over `PACE_UTILISATION`. That spreads the work
     that comes back after slow I/O (messages started together would return from their custom
-    actions together) and leaves the loop some idle time (a full one delays every webhook). So a CPU-bound bot runs a few messages at once and an I/O-bound one
-    as many as its users send, with no fixed limit on either.
+    actions together) and leaves the loop some idle time (a full one delays every webhook).
+    So a CPU-bound bot runs a few messages at once and an I/O-bound one as many as its users
+    send, with no fixed limit on either.
 
     Args:
         target: the lag, in seconds, above which no job starts.

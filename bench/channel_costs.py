@@ -11,7 +11,7 @@ from typing import Any, Dict
 import httpx
 from sanic import Sanic
 
-from bench import bench_inbound, bench_outbound
+from bench import bench_inbound, bench_outbound, send_cost
 from bench.stats import from_bench_module, ratio, summary
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.compat.sanic_api import serve_sanic
@@ -162,5 +162,6 @@ def run(quick: bool = False) -> Dict[str, Any]:
         "parse_webhook": {case: from_bench_module(r) for case, r in inbound.items()},
         "build_requests": {case: from_bench_module(r) for case, r in outbound.items()},
         "sends": asyncio.run(sends_per_second(reps, 20 if quick else CONCURRENT_REPLIES)),
+        "send_cpu": send_cost.run(quick),
         "memory": asyncio.run(memory_per_1000(1 if quick else 3, 50 if quick else 1000)),
     }

@@ -1,15 +1,20 @@
-"""End to end: one `rasa run` serving REST and Chattigo on the same model, loaded in turns."""
+"""End to end: one `rasa run` serving REST and Chattigo on the same model, loaded in turns.
+
+Chattigo runs twice per turn, with adaptive start on and off (`bench.channels`), on the same
+`rasa run`, so both variants and REST share the process, the model and the drift.
+"""
 
 import asyncio
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import aiohttp
 
-from bench import load
+from bench import channels, load
 from bench.procs import ProcessCPU
 from bench.stats import percentile, ratio, summary
 from rasa_chattigo.devtools._stack import LocalStack
@@ -34,14 +39,37 @@ async def calibrate(rest_url: str, per_user: int) -> List[int]:
     return counts
 
 
+def variant_urls(stack: LocalStack) -> Dict[str, str]:
+    """The webhook of each adaptive-start variant (`chattigo`, `chattigo_gate_off`)."""
+    return {variant: channels.webhook_url(stack.rasa_urls[0], variant)
+            for variant in (channels.ON, channels.OFF)}
+
+
+def start_stack(project: Path, model: Path, logs: Path, scratch: Path, **kwargs: Any
+                ) -> LocalStack:
+    """Starts the sandbox and a `rasa run` serving REST and both adaptive-start variants."""
+    # Webhooks go straight to rasa: the sandbox never saw the users write (no window).
+    stack = LocalStack(project, model, did=DID, logs=logs, sandbox_args=["--no-window"],
+                       credentials=str(channels.write_credentials(scratch)),
+                       extra_env={"PYTHONPATH": str(ROOT), **kwargs.pop("extra_env", {})},
+                       **kwargs)
+    return stack
+
+
 async def check_agreement(stack: LocalStack, per_user: int, expected: Sequence[int]) -> None:
-    """One Chattigo conversation must get exactly the replies REST got, or the runs differ.
+    """One conversation per variant must get exactly the replies REST got, or the runs differ.
 
     Raises:
         RuntimeError: a reply missing or one more than REST gave.
     """
-    result = await load.run_chattigo(stack.webhook_url, stack.sandbox_url, DID, 1, per_user,
-                                     expected, tag=9999, settle=1.0)
+    for tag, url in enumerate(variant_urls(stack).values()):
+        await _check_agreement(url, stack.sandbox_url, per_user, expected, 9990 + tag)
+
+
+async def _check_agreement(url: str, sandbox_url: str, per_user: int, expected: Sequence[int],
+                           tag: int) -> None:
+    result = await load.run_chattigo(url, sandbox_url, DID, 1, per_user, expected, tag=tag,
+                                     settle=1.0)
     if result.errors or result.unexpected_replies:
         raise RuntimeError(
             f"Chattigo and REST disagree on the replies of the bench conversation "
@@ -69,25 +97,36 @@ def run_figures(result: load.RunResult, cpu: Dict[str, float]) -> Dict[str, Any]
     return figures
 
 
+def turn_order(rep: int) -> List[str]:
+    """The variants in the order repetition `rep` runs them: swapped every other turn."""
+    order = [channels.ON, channels.OFF]
+    return order if rep % 2 == 0 else order[::-1]
+
+
 async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user: int,
                     reps: int, warm_per_user: int) -> Dict[str, List[Dict[str, Any]]]:
-    """Calibrates, warms up, then runs REST and Chattigo in turns; figures of every run."""
-    rest_url = stack.rasa_urls[0]
+    """Calibrates, warms up, then runs REST and both Chattigo variants in turns."""
+    rest_url, urls = stack.rasa_urls[0], variant_urls(stack)
     expected = await calibrate(rest_url, per_user)
     await check_agreement(stack, per_user, expected)
     await load.run_rest(rest_url, users, warm_per_user, "warm")
-    await load.run_chattigo(stack.webhook_url, stack.sandbox_url, DID, users, warm_per_user,
-                            expected, tag=9998)
-    runs: Dict[str, List[Dict[str, Any]]] = {"rest": [], "chattigo": []}
+    for tag, url in enumerate(urls.values()):
+        await load.run_chattigo(url, stack.sandbox_url, DID, users, warm_per_user, expected,
+                                tag=9980 + tag)
+    runs: Dict[str, List[Dict[str, Any]]] = {"rest": [], **{name: [] for name in urls}}
     for rep in range(reps):
         cpu.mark()
         rest = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}")
         runs["rest"].append(run_figures(rest, cpu.mark()))
-        chattigo = await load.run_chattigo(stack.webhook_url, stack.sandbox_url, DID, users,
-                                           per_user, expected, tag=rep)
-        runs["chattigo"].append(run_figures(chattigo, cpu.mark()))
-        logger.info("rep %d: REST %.1f msg/s, Chattigo %.1f msg/s", rep + 1,
-                    rest.throughput, chattigo.throughput)
+        for variant in turn_order(rep):
+            tag = rep if variant == channels.ON else 50 + rep
+            result = await load.run_chattigo(urls[variant], stack.sandbox_url, DID, users,
+                                             per_user, expected, tag=tag)
+            runs[variant].append(run_figures(result, cpu.mark()))
+        logger.info("rep %d: REST %.1f, Chattigo %.1f, gate off %.1f msg/s; ack p99 %.0f / %.0f ms",
+                    rep + 1, rest.throughput, runs[channels.ON][-1]["throughput"],
+                    runs[channels.OFF][-1]["throughput"], runs[channels.ON][-1]["ack_p99"],
+                    runs[channels.OFF][-1]["ack_p99"])
     return runs
 
 
@@ -97,22 +136,33 @@ def figure(runs: List[Dict[str, Any]], key: str, unit: str) -> Dict[str, Any]:
 
 
 def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
-    """Per-figure summaries of the REST and Chattigo runs, with Chattigo/REST ratios."""
+    """Per-figure summaries of the REST and both Chattigo variants, with ratios to REST.
+
+    `chattigo` (adaptive start on, the default) and `ratio` keep their meaning;
+    `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off.
+    """
     figures: Dict[str, Any] = {}
     for key, unit in (("throughput", "msg/s"), ("p50", "ms"), ("p95", "ms"), ("p99", "ms"),
                       ("cpu_rasa", "ms/msg"), ("cpu_sandbox", "ms/msg"),
                       ("cpu_generator", "ms/msg")):
-        rest, chattigo = figure(runs["rest"], key, unit), figure(runs["chattigo"], key, unit)
-        figures[key] = {"rest": rest, "chattigo": chattigo, "ratio": ratio(chattigo, rest)}
+        rest = figure(runs["rest"], key, unit)
+        on, off = (figure(runs[variant], key, unit) for variant in (channels.ON, channels.OFF))
+        figures[key] = {"rest": rest, "chattigo": on, "ratio": ratio(on, rest),
+                        "chattigo_gate_off": off, "ratio_gate_off": ratio(off, rest)}
     figures["errors"] = {name: sum(r["errors"] for r in rs) for name, rs in runs.items()}
     figures["replies_per_run"] = {name: [r["replies"] for r in rs] for name, rs in runs.items()}
-    figures["notify_lag_p50_ms"] = figure(runs["chattigo"], "notify_lag_p50", "ms")
+    figures["notify_lag_p50_ms"] = figure(runs[channels.ON], "notify_lag_p50", "ms")
     return figures
 
 
 def ack_figures(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Webhook answer time (median and p99 of each run) of Chattigo runs."""
     return {"p50": figure(runs, "ack_p50", "ms"), "p99": figure(runs, "ack_p99", "ms")}
+
+
+def variant_ack_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """`ack_figures` of adaptive start on (`p50`, `p99`) and off (under `gate_off`)."""
+    return {**ack_figures(runs[channels.ON]), "gate_off": ack_figures(runs[channels.OFF])}
 
 
 def run(*, users: int, per_user: int, reps: int, warm_per_user: int, logs: Path,
@@ -124,21 +174,21 @@ def run(*, users: int, per_user: int, reps: int, warm_per_user: int, logs: Path,
     """
     if not model.exists():
         raise FileNotFoundError(f"model: {model} is missing; run `make model` first")
-    # Webhooks go straight to rasa: the sandbox never saw the users write (no window).
-    stack = LocalStack(PROJECT, model, did=DID, logs=logs, sandbox_args=["--no-window"])
     started = time.perf_counter()
-    try:
-        stack.start()
-        up = time.perf_counter() - started
-        pids = stack.pids
-        cpu = ProcessCPU({"rasa": pids["rasa-0"], "sandbox": pids["sandbox"]})
-        runs = asyncio.run(alternate(stack, cpu, users=users, per_user=per_user, reps=reps,
-                                     warm_per_user=warm_per_user))
-    finally:
-        stack.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as scratch:
+        stack = start_stack(PROJECT, model, logs, Path(scratch))
+        try:
+            stack.start()
+            up = time.perf_counter() - started
+            pids = stack.pids
+            cpu = ProcessCPU({"rasa": pids["rasa-0"], "sandbox": pids["sandbox"]})
+            runs = asyncio.run(alternate(stack, cpu, users=users, per_user=per_user, reps=reps,
+                                         warm_per_user=warm_per_user))
+        finally:
+            stack.stop()
     return {
         "end_to_end": end_to_end_figures(runs),
-        "ack_normal": ack_figures(runs["chattigo"]),
+        "ack_normal": variant_ack_figures(runs),
         "runs": runs,
         "stack_start_seconds": round(up, 1),
         "load": {"users": users, "messages_per_run": users * per_user, "reps": reps},

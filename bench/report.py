@@ -3,8 +3,11 @@
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from bench.stats import ratio
 
 DASH = "\u2013"  # an en dash, for ranges and empty cells
 
@@ -45,28 +48,54 @@ def _ratio(value: Optional[float]) -> str:
     return DASH if value is None else f"{value:.3f}"
 
 
+_E2E_NAMES = {"throughput": "Throughput", "p50": "Latency median", "p95": "Latency p95",
+              "p99": "Latency p99", "cpu_rasa": "`rasa run` CPU per message",
+              "cpu_sandbox": "Sandbox CPU per message",
+              "cpu_generator": "Load generator CPU per message"}
+_GATE_OFF_KEYS = ("throughput", "p50", "p95", "p99", "cpu_rasa")
+
+
+def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    rows = [[f"End to end: {name}", _cell(e2e[key]["chattigo"]),
+             "REST " + _cell(e2e[key]["rest"]), _ratio(e2e[key]["ratio"])]
+            for key, name in _E2E_NAMES.items()]
+    rows += [[f"End to end, adaptive start off: {_E2E_NAMES[key]}",
+              _cell(e2e[key]["chattigo_gate_off"]), "REST " + _cell(e2e[key]["rest"]),
+              _ratio(e2e[key]["ratio_gate_off"])]
+             for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
+    return rows
+
+
+def _on_off_row(label: str, on: Dict[str, Any], off: Optional[Dict[str, Any]]) -> List[str]:
+    """A figure with adaptive start on, against the same figure with it off."""
+    if not off:
+        return [label, _cell(on), DASH, DASH]
+    value = round(on["median"] / off["median"], 3) if off["median"] else None
+    return [label, _cell(on), "adaptive start off " + _cell(off), _ratio(value)]
+
+
+def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
+    rows: List[List[str]] = []
+    for bot, name in (("normal", "normal bot"), ("slow_bot", "1 s bot")):
+        figures = ack.get(bot)
+        if not figures:
+            continue
+        off = figures.get("gate_off", {})
+        for q, label in (("p50", "median"), ("p99", "p99")):
+            rows.append(_on_off_row(f"Ack: webhook answer {label}, {name}", figures[q],
+                                    off.get(q)))
+        for key, label in (("throughput", "throughput"), ("latency_p50", "latency median")):
+            if key in figures:
+                rows.append(_on_off_row(f"{name}: {label}", figures[key], off.get(key)))
+    return rows
+
+
 def _rows(results: Dict[str, Any]) -> List[List[str]]:
     rows: List[List[str]] = []
     e2e = results.get("end_to_end")
     if e2e:
-        names = {"throughput": "Throughput", "p50": "Latency median", "p95": "Latency p95",
-                 "p99": "Latency p99", "cpu_rasa": "`rasa run` CPU per message",
-                 "cpu_sandbox": "Sandbox CPU per message",
-                 "cpu_generator": "Load generator CPU per message"}
-        for key, name in names.items():
-            f = e2e[key]
-            rows.append([f"End to end: {name}", _cell(f["chattigo"]), "REST " + _cell(f["rest"]),
-                         _ratio(f["ratio"])])
-    ack = results.get("ack", {})
-    normal, slow = ack.get("normal"), ack.get("slow_bot")
-    for q in ("p50", "p99"):
-        label = "median" if q == "p50" else "p99"
-        if normal:
-            rows.append([f"Ack: webhook answer {label}, normal bot", _cell(normal[q]), DASH, DASH])
-        if slow:
-            ratio = round(slow[q]["median"] / normal[q]["median"], 3) if normal else None
-            rows.append([f"Ack: webhook answer {label}, 1 s bot", _cell(slow[q]),
-                         "normal bot " + _cell(normal[q]) if normal else DASH, _ratio(ratio)])
+        rows += _e2e_rows(e2e)
+    rows += _ack_rows(results.get("ack", {}))
     channel = results.get("channel_only")
     if channel:
         for case, f in channel["parse_webhook"].items():
@@ -78,6 +107,14 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
                      f"({sends['logins']} login(s) for {sends['sends_through_channel']} sends)",
                      _cell(sends["chattigo"]), "bare httpx " + _cell(sends["baseline_bare_httpx"]),
                      _ratio(sends["ratio"])])
+        cpu = channel.get("send_cpu")
+        if cpu:
+            rows.append(["CPU per reply request, sending side (the channel)", _cell(cpu["channel"]),
+                         "bare aiohttp " + _cell(cpu["bare_aiohttp"]),
+                         _ratio(ratio(cpu["channel"], cpu["bare_aiohttp"]))])
+            rows.append(["CPU per reply request, sending side (bare httpx)",
+                         _cell(cpu["bare_httpx"]), "bare aiohttp " + _cell(cpu["bare_aiohttp"]),
+                         _ratio(ratio(cpu["bare_httpx"], cpu["bare_aiohttp"]))])
         memory = channel["memory"]
         rows.append(["Channel memory per 1,000 conversations in flight",
                      _cell(memory["in_flight"]), DASH, DASH])
@@ -100,6 +137,23 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
     return rows
 
 
+def gap_note(results: Dict[str, Any]) -> Optional[str]:
+    """What the reply requests cost per message, next to the CPU gap to REST (both measured)."""
+    e2e, channel = results.get("end_to_end"), results.get("channel_only")
+    if not e2e or not channel or "send_cpu" not in channel:
+        return None
+    per_message = (statistics.median(e2e["replies_per_run"]["chattigo"])
+                   / results["load"]["messages_per_run"])
+    gap = e2e["cpu_rasa"]["chattigo"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
+    cpu = channel["send_cpu"]
+    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. The bot answers "
+            f"{per_message:.2f} replies per message; at the measured CPU per reply request "
+            f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "
+            f"through the channel, {per_message * cpu['bare_aiohttp']['median'] / 1000:.2f} ms "
+            f"with bare aiohttp and {per_message * cpu['bare_httpx']['median'] / 1000:.2f} ms with "
+            f"bare httpx.")
+
+
 def markdown(results: Dict[str, Any]) -> str:
     """The results table with the machine and the load it ran."""
     m = results["machine"]
@@ -115,10 +169,14 @@ def markdown(results: Dict[str, Any]) -> str:
         load = results["load"]
         lines += [f"End to end: {load['users']} concurrent users, {load['messages_per_run']} "
                   f"messages per run, {load['reps']} runs per channel alternating REST and "
-                  f"Chattigo on one `rasa run`; errors {e2e['errors']}.", ""]
+                  f"Chattigo with adaptive start on and off on one `rasa run`; "
+                  f"errors {e2e['errors']}.", ""]
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    note = gap_note(results)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 

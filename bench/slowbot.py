@@ -7,11 +7,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import yaml
 
-from bench import e2e, load
+from bench import channels, e2e, load
 from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
@@ -49,10 +49,9 @@ def run(*, users: int, per_user: int, reps: int, logs: Path) -> Dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)  # start_action_server writes its log before start()
     with tempfile.TemporaryDirectory(prefix="bench-slow-") as scratch:
         endpoints = Path(scratch) / "endpoints.yml"
-        # Webhooks go straight to rasa: the sandbox never saw the users write (no window).
-        stack = LocalStack(SLOW_PROJECT, model, did=e2e.DID, logs=logs,
-                           sandbox_args=["--no-window"], endpoints=str(endpoints),
-                           extra_env={"SLOW_BOT_SECONDS": str(SECONDS_PER_MESSAGE)})
+        stack = e2e.start_stack(SLOW_PROJECT, model, logs, Path(scratch),
+                                endpoints=str(endpoints),
+                                extra_env={"SLOW_BOT_SECONDS": str(SECONDS_PER_MESSAGE)})
         try:
             action_url = stack.start_action_server("actions")
             endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": action_url}}))
@@ -60,19 +59,26 @@ def run(*, users: int, per_user: int, reps: int, logs: Path) -> Dict[str, Any]:
             runs = asyncio.run(_measure(stack, users, per_user, reps))
         finally:
             stack.stop()
-    figures = e2e.ack_figures(runs)
+    figures = e2e.variant_ack_figures(runs)
     figures["bot_seconds_per_message"] = SECONDS_PER_MESSAGE
-    figures["latency_p50"] = e2e.figure(runs, "p50", "ms")
+    figures["latency_p50"] = e2e.figure(runs[channels.ON], "p50", "ms")
+    figures["gate_off"]["latency_p50"] = e2e.figure(runs[channels.OFF], "p50", "ms")
+    figures["throughput"] = e2e.figure(runs[channels.ON], "throughput", "msg/s")
+    figures["gate_off"]["throughput"] = e2e.figure(runs[channels.OFF], "throughput", "msg/s")
     figures["load"] = {"users": users, "messages_per_run": users * per_user, "reps": reps}
     return figures
 
 
-async def _measure(stack: LocalStack, users: int, per_user: int, reps: int) -> Any:
+async def _measure(stack: LocalStack, users: int, per_user: int, reps: int
+                   ) -> Dict[str, List[Dict[str, Any]]]:
     expected = await e2e.calibrate(stack.rasa_urls[0], per_user)
     await e2e.check_agreement(stack, per_user, expected)
-    runs = []
+    urls = e2e.variant_urls(stack)
+    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in urls}
     for rep in range(reps):
-        result = await load.run_chattigo(stack.webhook_url, stack.sandbox_url, e2e.DID, users,
-                                         per_user, expected, tag=100 + rep)
-        runs.append(e2e.run_figures(result, {}))
+        for variant in e2e.turn_order(rep):
+            tag = (100 if variant == channels.ON else 150) + rep
+            result = await load.run_chattigo(urls[variant], stack.sandbox_url, e2e.DID, users,
+                                             per_user, expected, tag=tag)
+            runs[variant].append(e2e.run_figures(result, {}))
     return runs

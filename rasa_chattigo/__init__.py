@@ -9,6 +9,7 @@ Name `rasa_chattigo.ChattigoInput` in credentials.yml. Where each concern lives:
 - `inbound`: webhook JSON to messages for the bot (pure).
 - `dispatch` and `dedup`: ordered background handling, and each message handled once.
 - `delivery`: the durable inbox (kept before the 200) and the outbox (replies Chattigo refused).
+- `pacing`: adaptive start, so messages start only while the event loop keeps up.
 - `outbound`: bot responses to Chattigo send requests (pure).
 - `client`: the only place that speaks HTTP to Chattigo (login, tokens, retries).
 - `handoff`: the chat handed to Chattigo's agents: the pause, the hand-back, the timeout.

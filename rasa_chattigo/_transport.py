@@ -51,8 +51,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
             ) as answer:
                 content = await answer.read()
-                headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                           for k, v in answer.raw_headers]
+                headers = list(answer.raw_headers)  # bytes, as httpx keeps them
         except asyncio.TimeoutError:
             raise httpx.ReadTimeout("no answer in time", request=request) from None
         except aiohttp.ClientError as exc:

@@ -26,6 +26,8 @@ from rasa_chattigo.logsafe import install_redaction, shown
 from rasa_chattigo.notes import Notes, notes_from_settings
 from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
 from rasa_chattigo.outbound._handoff import PAUSING_KINDS
+from rasa_chattigo.pacing import start_gate
+from rasa_chattigo.runtime import freeze_startup_heap
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 from rasa_chattigo.window import Window, WindowPolicy
@@ -223,7 +225,7 @@ class ChattigoInput(InputChannel):
         self.settings = settings
         self.credentials = credentials
         self.client = client or ChattigoClient(settings, credentials)
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(start_gate(settings))
         self.dedup = dedup or dedup_store_from_settings(settings, owner=new_owner_id())
         self.delivery = delivery or Delivery(settings, self.client, self.dedup)
         # Menus held in memory are only sound when no other instance serves these numbers.
@@ -291,7 +293,10 @@ class ChattigoInput(InputChannel):
         return resume
 
     async def _ready(self, app: Any) -> None:
-        self.webhook.open()  # Rasa's agent is loaded: queued messages may reach it
+        # Rasa's own start-up has loaded the model by now.
+        if self.settings.gc_freeze:
+            freeze_startup_heap()
+        self.webhook.open()  # queued messages may reach the agent now
 
     async def _finish(self, app: Any) -> None:
         await self.dispatcher.drain(self.settings.shutdown_grace_seconds)

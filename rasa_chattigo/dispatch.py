@@ -1,9 +1,10 @@
 """Runs message handling in the background: one user at a time in order, users in parallel."""
 
 import asyncio
+import functools
 import logging
 from collections import deque
-from typing import Awaitable, Callable, Deque, Dict, Set, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, Optional, Protocol, Set, Tuple
 
 from rasa_chattigo.errors import DispatcherClosed
 
@@ -12,15 +13,30 @@ logger = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[None]]
 
 
+class Gate(Protocol):
+    """Decides when a queued job starts (`rasa_chattigo.pacing.StartGate`)."""
+
+    async def run(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Runs `job` once it may start."""
+
+    def close(self) -> None:
+        """Called once the dispatcher has drained."""
+
+
 class Dispatcher:
     """Keeps one ordered queue per conversation and a tracked worker task for each busy one.
 
     `submit` never blocks: it queues the job and returns a future that resolves once the job
     ran (with its exception, if it failed), so an inline webhook can await it and a background
     one can ignore it.
+
+    Args:
+        gate: consulted before each job starts (adaptive start); without one, a job starts as
+            soon as its conversation's earlier jobs are done.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Optional[Gate] = None) -> None:
+        self._gate = gate
         self._queues: Dict[str, Deque[Tuple[Job, asyncio.Future[None]]]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
         self._closed = False
@@ -59,17 +75,10 @@ class Dispatcher:
         try:
             while queue:
                 job, done = queue[0]
-                try:
-                    await job()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not done.done():
-                        done.set_exception(exc)
-                        done.exception()  # retrieved: nobody awaits a background job
+                if self._gate is None:
+                    await _run(job, done)
                 else:
-                    if not done.done():
-                        done.set_result(None)
+                    await self._gate.run(functools.partial(_run, job, done))
                 queue.popleft()
         finally:
             # Cancelled at shutdown: whatever is still queued will never run.
@@ -84,6 +93,13 @@ class Dispatcher:
             How many jobs were cancelled unfinished (0 when everything finished in time).
         """
         self._closed = True
+        try:
+            return await self._finish(grace_seconds)
+        finally:
+            if self._gate is not None:
+                self._gate.close()
+
+    async def _finish(self, grace_seconds: float) -> int:
         if not self._workers:
             return 0
         logger.info("Finishing %d acknowledged message(s) before shutdown", self.pending)
@@ -98,3 +114,18 @@ class Dispatcher:
                 grace_seconds, left,
             )
         return left if unfinished else 0
+
+
+async def _run(job: Job, done: "asyncio.Future[None]") -> None:
+    """Runs one job and settles its future with the outcome."""
+    try:
+        await job()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if not done.done():
+            done.set_exception(exc)
+            done.exception()  # retrieved: nobody awaits a background job
+    else:
+        if not done.done():
+            done.set_result(None)

@@ -97,6 +97,9 @@ class ChattigoSettings(BaseModel):
     max_body_bytes: int = 5 * 1024 * 1024
     ack: str = "background"
     shutdown_grace_seconds: float = 25.0
+    adaptive_start: bool = True
+    adaptive_start_lag_ms: float = 10.0
+    gc_freeze: bool = True
     dedup_store: str = "memory"
     dedup_ttl_seconds: float = 24 * 3600
     dedup_inflight_ttl_seconds: float = 600.0
@@ -152,6 +155,12 @@ class ChattigoSettings(BaseModel):
     def _ack(cls, value: str) -> str:
         if value not in ("background", "inline"):
             raise ValueError("must be 'background' (default) or 'inline'")
+        return value
+
+    @validator("adaptive_start_lag_ms")
+    def _lag_target(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a number of milliseconds above 0")
         return value
 
     @validator("intents")

@@ -30,7 +30,8 @@ def test_the_json_has_every_channel_only_figure(quick_run):
     _, out = quick_run
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     channel = results["channel_only"]
-    assert set(channel) == {"parse_webhook", "build_requests", "sends", "memory"}
+    assert set(channel) == {"parse_webhook", "build_requests", "sends", "send_cpu", "memory"}
+    assert set(channel["send_cpu"]) == {"channel", "bare_aiohttp", "bare_httpx"}
     assert set(channel["parse_webhook"]) == {"text_webhook", "batch_100"}
     assert set(channel["build_requests"]) == {"short_text", "text_10000", "menu_3"}
     assert FIGURE_KEYS <= set(channel["sends"]["chattigo"])
@@ -58,4 +59,4 @@ def test_the_markdown_table_has_a_row_per_channel_only_figure(quick_run):
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "| Figure | Chattigo | Baseline | Ratio |" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "Figure" not in line]
-    assert len(rows) == 2 + 3 + 1 + 2
+    assert len(rows) == 2 + 3 + 1 + 2 + 2

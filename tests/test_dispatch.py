@@ -6,10 +6,19 @@ import pytest
 
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import DispatcherClosed
+from rasa_chattigo.pacing import StartGate
 
 
-async def test_jobs_of_one_conversation_run_in_submission_order():
-    dispatcher, seen = Dispatcher(), []
+@pytest.fixture(params=["every job at once", "adaptive start"])
+def new_dispatcher(request):
+    """Each behaviour holds with and without the adaptive start gate."""
+    if request.param == "adaptive start":
+        return lambda: Dispatcher(StartGate(0.010))
+    return Dispatcher
+
+
+async def test_jobs_of_one_conversation_run_in_submission_order(new_dispatcher):
+    dispatcher, seen = new_dispatcher(), []
 
     def job(n, delay):
         async def run():
@@ -22,8 +31,8 @@ async def test_jobs_of_one_conversation_run_in_submission_order():
     assert seen == [1, 2, 3]
 
 
-async def test_different_conversations_run_in_parallel():
-    dispatcher, started = Dispatcher(), asyncio.Event()
+async def test_different_conversations_run_in_parallel(new_dispatcher):
+    dispatcher, started = new_dispatcher(), asyncio.Event()
     both = []
 
     async def first():
@@ -39,8 +48,8 @@ async def test_different_conversations_run_in_parallel():
     assert both == ["first-start", "second", "first-end"]
 
 
-async def test_a_failing_job_does_not_stop_the_queue():
-    dispatcher, seen = Dispatcher(), []
+async def test_a_failing_job_does_not_stop_the_queue(new_dispatcher):
+    dispatcher, seen = new_dispatcher(), []
 
     async def boom():
         raise RuntimeError("bot failed")
@@ -55,8 +64,8 @@ async def test_a_failing_job_does_not_stop_the_queue():
     assert seen == ["ok"]
 
 
-async def test_drain_finishes_acknowledged_work_and_refuses_new_work():
-    dispatcher, seen = Dispatcher(), []
+async def test_drain_finishes_acknowledged_work_and_refuses_new_work(new_dispatcher):
+    dispatcher, seen = new_dispatcher(), []
 
     async def slow():
         await asyncio.sleep(0.05)
@@ -69,8 +78,8 @@ async def test_drain_finishes_acknowledged_work_and_refuses_new_work():
         dispatcher.submit("u", slow)
 
 
-async def test_drain_cancels_what_outlives_the_grace_period():
-    dispatcher = Dispatcher()
+async def test_drain_cancels_what_outlives_the_grace_period(new_dispatcher):
+    dispatcher = new_dispatcher()
 
     async def forever():
         await asyncio.sleep(3600)

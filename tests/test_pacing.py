@@ -1,0 +1,364 @@
+"""Adaptive start: the loop-lag monitor, job metering, and the gate that paces starts."""
+
+import asyncio
+import time
+
+import pytest
+
+from rasa_chattigo import pacing
+from rasa_chattigo.dispatch import Dispatcher
+from rasa_chattigo.errors import ConfigError
+from rasa_chattigo.pacing import LagMonitor, Metered, StartGate, start_gate
+from rasa_chattigo.settings import parse_settings
+
+TARGET = 0.010
+BASE = {"did": "5492644710400", "username": "u@x", "password": "pw"}
+
+
+class StepMonitor:
+    """A lag monitor the test drives: each `sample(lag)` is one probe."""
+
+    def __init__(self, on_sample):
+        self._on_sample = on_sample
+        self.lag = 0.0
+        self.running = False
+
+    def start(self):
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def sample(self, lag):
+        self.lag = lag
+        self._on_sample()
+
+
+class Clock:
+    """Seconds that pass only when the test (or a job's simulated work) says so."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class Held:
+    """A job that works `work` simulated seconds, then holds until `finish()`."""
+
+    def __init__(self, clock=None, work=0.0):
+        self.started = False
+        self._clock, self._work = clock, work
+        self._release = asyncio.Event()
+
+    async def __call__(self):
+        self.started = True
+        if self._clock is not None:
+            self._clock.now += self._work
+        await self._release.wait()
+
+    def finish(self):
+        self._release.set()
+
+
+@pytest.fixture(autouse=True)
+def one_always_runs(monkeypatch):
+    """The rules below are easiest to see with one job always running; the default is two."""
+    monkeypatch.setattr(pacing, "ALWAYS_RUNNING", 1)
+
+
+@pytest.fixture(autouse=True)
+async def no_task_left_behind():
+    yield
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def stepped_gate(clock=None):
+    monitors = []
+
+    def make(on_sample):
+        monitors.append(StepMonitor(on_sample))
+        return monitors[0]
+
+    gate = StartGate(TARGET, monitor=make, clock=clock or Clock())
+    return gate, monitors[0]
+
+
+async def settled():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def started(gate, count):
+    """Submits `count` held jobs to the gate; returns them once each had its chance to start."""
+    jobs = [Held() for _ in range(count)]
+    tasks = [asyncio.ensure_future(gate.run(job)) for job in jobs]
+    await settled()
+    return jobs, tasks
+
+
+async def test_a_job_starts_at_once_when_nothing_runs_even_if_the_loop_lags():
+    gate, monitor = stepped_gate()
+    monitor.lag = 1.0
+    (job,), _ = await started(gate, 1)
+    assert (job.started, gate.running, monitor.running) == (True, 1, True)
+
+
+async def test_a_job_waits_while_the_loop_lags_and_starts_once_it_keeps_up():
+    gate, monitor = stepped_gate()
+    (_, second), _ = await started(gate, 2)
+    monitor.sample(0.050)
+    await settled()
+    assert (second.started, gate.waiting) == (False, 1)
+    monitor.sample(0.002)
+    await settled()
+    assert (second.started, gate.running) == (True, 2)
+
+
+async def test_one_start_per_measurement_even_when_the_loop_is_idle():
+    gate, monitor = stepped_gate()
+    jobs, _ = await started(gate, 4)
+    assert [job.started for job in jobs] == [True, False, False, False]
+    monitor.sample(0.0)
+    await settled()
+    assert [job.started for job in jobs] == [True, True, False, False]
+    monitor.sample(0.0)
+    await settled()
+    assert [job.started for job in jobs] == [True, True, True, False]
+
+
+async def test_a_finished_job_hands_its_place_to_the_oldest_waiting_one():
+    gate, monitor = stepped_gate()
+    jobs, _ = await started(gate, 3)
+    monitor.lag = 0.050  # nothing else may start, but a finishing job leaves nothing running
+    jobs[0].finish()
+    await settled()
+    assert [job.started for job in jobs] == [True, True, False]
+    assert gate.running == 1
+
+
+async def test_a_replacement_starts_while_the_loop_keeps_up():
+    gate, monitor = stepped_gate()
+    jobs, _ = await started(gate, 3)
+    monitor.sample(0.0)
+    await settled()
+    assert [job.started for job in jobs] == [True, True, False]
+    jobs[0].finish()
+    await settled()
+    assert ([job.started for job in jobs], gate.running) == ([True, True, True], 2)
+
+
+async def test_waiting_jobs_start_in_arrival_order():
+    gate, monitor = stepped_gate()
+    order = []
+
+    def job(n):
+        async def run():
+            order.append(n)
+            if n == 0:
+                await asyncio.Event().wait()  # holds: the others wait for probes
+        return run
+
+    tasks = [asyncio.ensure_future(gate.run(job(n))) for n in range(4)]
+    await settled()
+    for _ in range(3):
+        monitor.sample(0.0)
+        await settled()
+    await asyncio.gather(*tasks[1:])
+    assert order == [0, 1, 2, 3]
+
+
+async def learned_gate(cost):
+    """A stepped gate that has seen one job take `cost` seconds of loop time."""
+    clock = Clock()
+    gate, monitor = stepped_gate(clock)
+    learner = Held(clock, work=cost)
+    task = asyncio.ensure_future(gate.run(learner))
+    await settled()
+    learner.finish()
+    await task
+    assert gate.cost == pytest.approx(cost)
+    return gate, monitor, clock
+
+
+async def starts_after(gate, monitor, clock, steps, jobs=3):
+    """How many of `jobs` held jobs have started after each clock step (and a probe)."""
+    held, _ = await started(gate, jobs)
+    seen = []
+    for step in steps:
+        clock.now += step
+        monitor.sample(0.0)
+        await settled()
+        seen.append(sum(job.started for job in held))
+    return seen
+
+
+async def test_starts_are_spaced_by_the_loop_time_a_job_needs(monkeypatch):
+    monkeypatch.setattr(pacing, "PACE_UTILISATION", 1.0)
+    gate, monitor, clock = await learned_gate(0.030)
+    # The first starts at once (nothing runs); the second 20 ms on (30 ms of pace less the
+    # 10 ms a start may catch up on), the third 30 ms after the second.
+    seen = await starts_after(gate, monitor, clock, [0.0, 0.015, 0.010, 0.020, 0.010])
+    assert seen == [1, 1, 2, 2, 3]
+
+
+async def test_the_pace_leaves_the_loop_some_idle_time():
+    gate, monitor, clock = await learned_gate(0.030)
+    # 30 ms / 0.9 = 33.3 ms apart: the second 23.3 ms on, the third 33.3 ms after it.
+    seen = await starts_after(gate, monitor, clock, [0.020, 0.005, 0.030, 0.005])
+    assert seen == [1, 2, 2, 3]
+
+
+async def test_two_jobs_always_run_whatever_the_lag(monkeypatch):
+    monkeypatch.setattr(pacing, "ALWAYS_RUNNING", 2)
+    gate, monitor = stepped_gate()
+    monitor.lag = 1.0
+    jobs, _ = await started(gate, 3)
+    assert [job.started for job in jobs] == [True, True, False]
+
+
+async def test_metering_counts_a_jobs_own_work_and_not_its_waits():
+    clock = Clock()
+    wake = asyncio.Event()
+
+    async def job():
+        clock.now += 0.004  # works
+        await wake.wait()
+        clock.now += 0.006  # works again after its I/O
+
+    metered = Metered(job(), clock)
+    task = asyncio.ensure_future(_await(metered))
+    await settled()
+    clock.now += 1.0  # waits for I/O: not the loop's time
+    wake.set()
+    await task
+    assert metered.busy == pytest.approx(0.010)
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+async def test_a_metered_job_is_cancelled_like_any_coroutine():
+    cancelled = []
+
+    async def job():
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    task = asyncio.ensure_future(_await(Metered(job())))
+    await settled()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled == [True]
+
+
+async def test_a_metered_job_returns_its_value_and_raises_its_errors():
+    async def value():
+        await asyncio.sleep(0)
+        return 42
+
+    async def boom():
+        await asyncio.sleep(0)
+        raise ValueError("bot failed")
+
+    assert await Metered(value()) == 42
+    with pytest.raises(ValueError, match="bot failed"):
+        await Metered(boom())
+
+
+async def test_a_job_cancelled_while_waiting_gives_up_its_turn():
+    gate, monitor = stepped_gate()
+    jobs, tasks = await started(gate, 3)
+    tasks[1].cancel()
+    await settled()
+    monitor.sample(0.0)
+    await settled()
+    assert ([job.started for job in jobs], gate.running, gate.waiting) == (
+        [True, False, True], 2, 0)
+
+
+async def test_a_job_cancelled_right_after_its_admission_frees_its_place():
+    gate, monitor = stepped_gate()
+    jobs, tasks = await started(gate, 2)
+    monitor.sample(0.0)  # admitted: its task resumes on a later loop turn
+    tasks[1].cancel()
+    await settled()
+    assert (jobs[1].started, gate.running) == (False, 1)
+
+
+async def test_the_monitor_stops_once_nothing_runs_or_waits():
+    gate, monitor = stepped_gate()
+    (job,), (task,) = await started(gate, 1)
+    job.finish()
+    await task
+    assert (gate.running, monitor.running) == (0, False)
+
+
+async def test_the_lag_monitor_sees_a_blocked_loop():
+    monitor = LagMonitor(lambda: None)
+    monitor.start()
+    try:
+        while monitor.samples < 2:
+            await asyncio.sleep(0.001)
+        time.sleep(0.060)  # the loop is blocked: the next probe fires at least ~55 ms late
+        seen = monitor.samples
+        while monitor.samples == seen:
+            await asyncio.sleep(0.001)
+        assert monitor.lag > TARGET
+    finally:
+        monitor.stop()
+    assert not monitor.running
+
+
+async def test_an_io_bound_load_runs_many_jobs_at_once():
+    dispatcher = Dispatcher(StartGate(TARGET))
+    release, started_jobs = asyncio.Event(), []
+
+    def job(n):
+        async def run():
+            started_jobs.append(n)
+            await release.wait()
+        return run
+
+    done = [dispatcher.submit(f"user-{n}", job(n)) for n in range(30)]
+    while len(started_jobs) < 30:  # all 30 start while none has finished: no fixed cap
+        await asyncio.sleep(0.005)
+    release.set()
+    await asyncio.gather(*done)
+    assert sorted(started_jobs) == list(range(30))
+
+
+async def test_drain_runs_the_jobs_still_waiting_for_their_start_and_stops_the_monitor():
+    gate, monitor = stepped_gate()
+    dispatcher, seen = Dispatcher(gate), []
+
+    def job(n):
+        async def run():
+            await asyncio.sleep(0)
+            seen.append(n)
+        return run
+
+    for n in range(5):
+        dispatcher.submit(f"user-{n}", job(n))
+    assert await dispatcher.drain(grace_seconds=30) == 0
+    assert (seen, gate.running, gate.waiting, monitor.running) == ([0, 1, 2, 3, 4], 0, 0, False)
+
+
+def test_adaptive_start_is_on_by_default_and_a_setting_turns_it_off():
+    assert isinstance(start_gate(parse_settings(BASE)), StartGate)
+    assert start_gate(parse_settings({**BASE, "adaptive_start": False})) is None
+
+
+@pytest.mark.parametrize("target", [0, -5])
+def test_the_lag_target_must_be_positive(target):
+    with pytest.raises(ConfigError, match="adaptive_start_lag_ms"):
+        parse_settings({**BASE, "adaptive_start_lag_ms": target})

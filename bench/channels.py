@@ -35,7 +35,8 @@ def write_credentials(folder: Path) -> Path:
     path.write_text(
         "rest:\n\n"
         f"rasa_chattigo.ChattigoInput:\n{_LOGIN}  adaptive_start: true\n\n"
-        f"bench.channels.ChattigoInputGateOff:\n{_LOGIN}  adaptive_start: false\n",
+        f"bench.channels.ChattigoInputGateOff:\n{_LOGIN}  adaptive_start: false\n"
+        "  store_namespace: bench_gate_off\n",
         encoding="utf-8")
     return path
 

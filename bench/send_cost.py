@@ -48,7 +48,8 @@ def _body(n: int) -> Dict[str, Any]:
 
 async def _measure(url: str, sends: int, reps: int) -> Dict[str, List[float]]:
     channel = ChattigoInput.from_credentials({"base_url": url, "did": DID, "username": USERNAME,
-                                              "password": PASSWORD, "bot_name": "Aynux"})
+                                              "password": PASSWORD, "bot_name": "Aynux",
+                                              "allowed_ips": ["127.0.0.1/32"]})
     output = channel.get_output_channel()
     inbound = f"{url}/webhooks/inbound"
     headers = {"Authorization": f"Bearer {await channel.client.login(DID)}"}

@@ -65,6 +65,7 @@ def _startup_error_class() -> type:
             self.problem = getattr(error, "problem", str(error))
 
     ChattigoStartupError.__module__ = __name__
+    ChattigoStartupError.__qualname__ = "ChattigoStartupError"
     return ChattigoStartupError
 
 

@@ -3,25 +3,9 @@
 import argparse
 import logging
 import sys
-from typing import Any, List, Optional
+from typing import List, Optional
 
 logger = logging.getLogger(__name__)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a record is logged, not when the CLI started
-    (called in-process, as the tests do, the stream of that moment may be closed later)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Runs one verb and returns its exit code (0 ok, 1 failed, 2 usage)."""
+    """Runs one verb and returns its exit code (0 ok, 1 failed, 2 usage).
+
+    The package's log lines go to stderr while the verb runs; the handler is removed after, so
+    calling `main` in-process (as the tests do) leaves the logging set-up as it found it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     package = logging.getLogger("rasa_chattigo")
+    level = package.level
     package.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    if not package.handlers:
-        handler = _StderrHandler()
+    handler = None if package.handlers else logging.StreamHandler(sys.stderr)
+    if handler is not None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         package.addHandler(handler)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    finally:
+        package.setLevel(level)
+        if handler is not None:
+            package.removeHandler(handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

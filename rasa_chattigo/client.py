@@ -318,9 +318,7 @@ def run_with_client(
 ) -> T:
     """Runs `action` with a new client on a new event loop, closing both afterwards.
 
-    For synchronous callers: the CLI and the developer tools. Unlike `asyncio.run`, it leaves the
-    caller's current event loop in place instead of replacing it (which would orphan a loop that
-    is set but not running, as pytest-asyncio leaves one between tests).
+    For synchronous callers: the CLI and the developer tools.
     """
     async def run() -> T:
         client = ChattigoClient(settings, credentials)
@@ -329,9 +327,19 @@ def run_with_client(
         finally:
             await client.aclose()
 
+    return run_in_new_loop(run())
+
+
+def run_in_new_loop(coroutine: Awaitable[T]) -> T:
+    """Runs `coroutine` to completion on a new event loop, then closes the loop.
+
+    Unlike `asyncio.run`, it leaves the caller's current event loop in place instead of
+    replacing it (which would orphan a loop that is set but not running, as pytest-asyncio
+    leaves one between tests: an unclosed socket at garbage collection).
+    """
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(run())
+        return loop.run_until_complete(coroutine)
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -1,13 +1,13 @@
 """CLI verbs for undelivered replies: `outbox list`, `outbox retry`, `outbox drop`."""
 
 import argparse
-import asyncio
 import datetime
 import os
 import sys
 import time
 from typing import Any, Awaitable, Callable, List
 
+from rasa_chattigo.client import run_in_new_loop
 from rasa_chattigo.delivery import GIVEN_UP, OUTBOX, PENDING, BoxStore, Record, open_store
 from rasa_chattigo.delivery._owner import NOBODY
 from rasa_chattigo.errors import ChattigoError
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, action: Action) -> int:
             await store.aclose()
 
     try:
-        return asyncio.run(go())
+        return run_in_new_loop(go())
     except ChattigoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import warnings
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
@@ -82,6 +83,9 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]
     """
     # Sanic 21.12 refuses to start a second app in one process outside test mode.
     Sanic.test_mode = True
+    # Sanic 25 makes the serving loop the thread's current one (on every connection); put back
+    # the one that was current, or an idle loop set there (pytest-asyncio's) is left unclosed.
+    previous = _current_loop()
     sock = socket.socket()
     sock.bind((host, 0))
     port = sock.getsockname()[1]
@@ -99,6 +103,18 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]
         await server.wait_closed()
         await server.after_stop()
         sock.close()
+        if previous is not None:
+            asyncio.set_event_loop(previous)
+
+
+def _current_loop() -> Optional[asyncio.AbstractEventLoop]:
+    """The thread's current event loop (not the running one), without making one."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return None
 
 
 async def _close_connections(connections: Any, grace: float = 5.0) -> None:

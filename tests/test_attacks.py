@@ -407,7 +407,7 @@ async def test_the_admin_api_refuses_a_huge_body_before_reading_it(tmp_path):
     (json.dumps({"did": DID, "username": "u", "password": "p", "bot_name": "A\u0000B"}).encode(),
      "bot_name"),
     (b'{"did": "' + DID.encode() + b'", "username": "u\\ud800", "password": "p"}', "username"),
-    (b'{"did": ' + b"[" * 5000 + b"]" * 5000 + b"}", "body"),
+    (b'{"did": ' + b"[" * 5000 + b"]" * 5000 + b"}", "deep"),
     (b"{" + b'"k": 1,' * (MAX_BODY_BYTES // 7) + b'"z": 2}', "body"),
 ], ids=["nul", "lone-surrogate", "deep", "over-the-cap"])
 async def test_bad_admin_bodies_get_a_json_400_never_a_500(tmp_path, body, field):
@@ -418,7 +418,9 @@ async def test_bad_admin_bodies_get_a_json_400_never_a_500(tmp_path, body, field
                                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert await healthy(url)
     store.close()
-    assert (answer.status_code, answer.json()["field"]) == (400, field)
+    # Python 3.13's JSON decoder accepts 5,000 levels: then `did` is refused as no string.
+    expected = ("body", "did") if field == "deep" else (field,)
+    assert answer.status_code == 400 and answer.json()["field"] in expected
 
 
 # --- real payloads are acknowledged --------------------------------------------------------------

@@ -6,11 +6,11 @@ from typing import Any, List
 
 import pytest
 from rasa.core.agent import Agent
-from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.window import WINDOW_SECONDS, Window, WindowPolicy
 
@@ -26,7 +26,7 @@ HOUR = 3600.0
 async def app_with(*events: Any) -> Any:
     """A server's `app.ctx.agent`: a real Rasa agent whose tracker store holds `events`."""
     domain = Domain.empty()
-    agent = Agent(domain=domain, tracker_store=InMemoryTrackerStore(domain))
+    agent = Agent(domain=domain, tracker_store=rasa_api.in_memory_tracker_store(domain))
     tracker = DialogueStateTracker.from_events(USER, list(events))
     await agent.tracker_store.save(tracker)
     return SimpleNamespace(ctx=SimpleNamespace(agent=agent))

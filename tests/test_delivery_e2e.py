@@ -56,7 +56,8 @@ def make_stack(name: str, *, slow: bool = True, **settings: Any) -> LocalStack:
     project, model = (SLOW_PROJECT, SLOW_MODEL) if slow else (PROJECT, MODEL)
     channel = {"base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
                "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
-               "bot_name": "Aynux", "inbox_path": str(logs / "inbox.db"), **settings}
+               "bot_name": "Aynux", "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}",
+               "inbox_path": str(logs / "inbox.db"), **settings}
     (logs / "credentials.yml").write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": channel}))
     (logs / "endpoints.yml").write_text(yaml.safe_dump({}))
     return LocalStack(project, ensure_model(project, model), did=DID, logs=logs,
@@ -233,7 +234,7 @@ def test_inline_ack_with_redis_and_sigterm_then_redelivery_processes_all_once():
         wait_for(lambda: len(replies(stack)) >= 1, "the first reply")
         assert stack.stop_rasa(0, grace=60) == 0
         poster.join()
-        url = stack.start_rasa(wait=True) + "/webhooks/chattigo/webhook"
+        url = stack.webhook_of(stack.start_rasa(wait=True))
         again = asyncio.run(post_together(url))  # Chattigo redelivers (all of them, here)
         wait_for(lambda: redis_count(namespace) == 0, "the inbox to empty")
         counts = per_user(stack)

@@ -36,7 +36,7 @@ def credentials(path: Path, **extra: Any) -> str:
     path.write_text(yaml.safe_dump({"rasa_chattigo.ChattigoInput": {
         "base_url": "${CHATTIGO_BASE_URL}", "did": "${CHATTIGO_DID}",
         "username": "${CHATTIGO_USERNAME}", "password": "${CHATTIGO_PASSWORD}",
-        "bot_name": "Aynux", **extra}}))
+        "bot_name": "Aynux", "webhook_token": "${CHATTIGO_WEBHOOK_TOKEN}", **extra}}))
     return str(path)
 
 
@@ -84,11 +84,11 @@ def hand_off_and_back(stack: LocalStack, user: WhatsAppUser, rasa_urls: List[str
     assert tracker(rasa_urls[0], user.phone)["paused"] is True
     paused_at = time.monotonic()
     for n, text in enumerate(WHILE_WITH_AGENT):
-        stack.register_webhook(f"{rasa_urls[n % len(rasa_urls)]}/webhooks/chattigo/webhook")
+        stack.register_webhook(stack.webhook_of(rasa_urls[n % len(rasa_urls)]))
         assert user.say(type="text", text=text, expect=0) == []
     assert user_texts_after_pause(tracker(rasa_urls[-1], user.phone)) == WHILE_WITH_AGENT
     agent_side(stack, user, "messages", text="Hola, soy Marta, del equipo de Aynux.")
-    stack.register_webhook(f"{rasa_urls[-1]}/webhooks/chattigo/webhook")
+    stack.register_webhook(stack.webhook_of(rasa_urls[-1]))
     handed_back = time.monotonic()
     assert agent_side(stack, user, "handback")["webhook_status"] == 200
     [greeting] = bot_sends(user, 1)
@@ -96,7 +96,7 @@ def hand_off_and_back(stack: LocalStack, user: WhatsAppUser, rasa_urls: List[str
           f"{(time.monotonic() - handed_back) * 1000:.0f} ms; three paused messages and the "
           f"agent's line took {(handed_back - paused_at):.1f} s")
     assert greeting["content"] in responses("utter_de_vuelta")
-    stack.register_webhook(f"{rasa_urls[0]}/webhooks/chattigo/webhook")
+    stack.register_webhook(stack.webhook_of(rasa_urls[0]))
     [answer] = user.say(type="text", text="¿a qué hora atienden?")
     assert answer["payload"]["content"] in responses("utter_horarios")
     assert tracker(rasa_urls[0], user.phone)["paused"] is False
@@ -159,7 +159,7 @@ def restart_with(stack: LocalStack, creds: str) -> str:
     stack.stop_rasa(len(stack.rasa_urls) - 1)
     stack.credentials = creds
     url = stack.start_rasa(wait=True)
-    stack.register_webhook(f"{url}/webhooks/chattigo/webhook")
+    stack.register_webhook(stack.webhook_of(url))
     return url
 
 

@@ -12,7 +12,7 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
-from rasa_chattigo.delivery import Delivery, Outbox
+from rasa_chattigo.delivery import SENT, Delivery, Outbox
 from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import (
@@ -46,6 +46,19 @@ class Conversations:
     policy: WindowPolicy
     sent: Notes
     failures: Optional[FailedDeliveries] = None
+    track_failures: bool = False
+
+    async def sent_out(self, did: str, recipient_id: str, request: OutboundRequest) -> None:
+        """Chattigo took `request`: a hand-off pauses the bot; a message is noted so that a
+        failed delivery reported later can reach the bot (`delivery_failed_intent`)."""
+        if request.kind in PAUSING_KINDS:
+            self.handoffs.bot_handed_off(recipient_id)
+        elif self.track_failures:
+            try:
+                await self.sent.put(f"{did}:{request.message_id}", recipient_id)
+            except ChattigoError as exc:
+                logger.warning("Message %s sent, but a failure would not reach the bot: %s",
+                               shown(request.message_id), shown(exc))
 
     def bind(self, app: Any) -> None:
         """Lets them reach the Rasa agent of the server `app` (tracker and lock stores)."""
@@ -119,19 +132,19 @@ class ChattigoOutput(OutputChannel):
                 logger.error("Cannot send a reply to %s: %s", shown(recipient_id), shown(exc))
                 return
         for request in requests:
-            if await self._send(did, recipient_id, request):
-                await self._sent(did, recipient_id, request)
+            if await self._send(did, recipient_id, request) and self._conversations is not None:
+                await self._conversations.sent_out(did, recipient_id, request)
 
     async def _send(self, did: str, recipient_id: str, request: OutboundRequest) -> bool:
-        """Sends one request (or hands it to the outbox); False when it is not going out."""
+        """Sends one request; False when it did not go out now (refused, test mode, or kept
+        in the outbox, which tells `Conversations.sent_out` once it goes)."""
         if not self._settings.sending_enabled:
             logger.info("[TEST MODE] would send to %s via %s: %s", shown(request.recipient),
                         request.path, shown(json.dumps(request.json, ensure_ascii=False),
                                             limit=10_000))
             return False
         if self._outbox is not None:  # keeps and retries, in order, what Chattigo does not take
-            await self._outbox.send(did, recipient_id, request)
-            return True
+            return await self._outbox.send(did, recipient_id, request) == SENT
         try:
             await self._client.send(did, request)
         except ChattigoError as exc:
@@ -139,20 +152,6 @@ class ChattigoOutput(OutputChannel):
                          request.message_id, shown(request.recipient), shown(did), shown(exc))
             return False
         return True
-
-    async def _sent(self, did: str, recipient_id: str, request: OutboundRequest) -> None:
-        """Notes a hand-off (the bot keeps quiet after it) and what a failure would refer to."""
-        if self._conversations is None:
-            return
-        if request.kind in PAUSING_KINDS:
-            self._conversations.handoffs.bot_handed_off(recipient_id)
-        elif self._settings.delivery_failed_intent:
-            try:
-                await self._conversations.sent.put(f"{did}:{request.message_id}",
-                                                   recipient_id)
-            except ChattigoError as exc:
-                logger.warning("Message %s sent, but a failure would not reach the bot: %s",
-                               request.message_id, shown(exc))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Sends a text (split when longer than WhatsApp allows)."""
@@ -232,6 +231,7 @@ class ChattigoInput(InputChannel):
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
         self.conversations = _conversations(settings, self.dedup, self.dispatcher,
                                             self.get_output_channel)
+        self.delivery.outbox.delivered = self.conversations.sent_out  # a kept hand-off
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
                                       self.dispatcher, self.get_output_channel, self.menus,
                                       self.delivery.intake, self.conversations)
@@ -325,7 +325,8 @@ def _conversations(
     paused = notes_from_settings(settings, "paused", settings.handoff_timeout_seconds + 86400)
     return Conversations(
         Handoffs(settings, paused, shared=shared), window, WindowPolicy(settings, window), sent,
-        FailedDeliveries(settings, sent, dedup, dispatcher, output))
+        FailedDeliveries(settings, sent, dedup, dispatcher, output),
+        track_failures=bool(settings.delivery_failed_intent))
 
 
 

@@ -105,9 +105,9 @@ def notes_from_settings(settings: ChattigoSettings, kind: str, ttl_seconds: floa
     Raises:
         ConfigError: naming `dedup_store` when its URL is unusable.
     """
-    if settings.dedup_store.strip().lower() == "memory":
+    if settings.dedup_store == "memory":
         return MemoryNotes(ttl_seconds, settings.dedup_max_entries)
     try:
-        return RedisNotes(settings.dedup_store, ttl_seconds, kind)
+        return RedisNotes(settings.dedup_store, ttl_seconds, kind, settings.store_namespace)
     except ValueError as exc:
         raise ConfigError("dedup_store", f"bad Redis URL: {exc}") from None

@@ -171,11 +171,26 @@ class ChattigoSettings(BaseModel):
         return value
 
     @validator("delivery_lease_seconds", "outbox_max_age_seconds", "outbox_backoff_seconds",
-               "outbox_max_backoff_seconds")
+               "outbox_max_backoff_seconds", "timeout", "token_ttl_seconds",
+               "token_refresh_seconds")
     def _positive(cls, value: float) -> float:
-        if not value > 0:
+        if not 0 < value < float("inf"):
             raise ValueError("must be a positive number of seconds")
         return value
+
+    @validator("backoff_seconds", "max_backoff_seconds", "shutdown_grace_seconds")
+    def _not_negative(cls, value: float) -> float:
+        if not 0 <= value < float("inf"):
+            raise ValueError("must be a number of seconds, 0 or more")
+        return value
+
+    @validator("dedup_store", "inbox_store")
+    def _store_name(cls, value: Optional[str]) -> Optional[str]:
+        """`Memory `, `SQLite` and `REDIS://host` mean what their lower-case spelling means."""
+        if value is None:
+            return None
+        scheme, sep, rest = value.strip().partition("://")
+        return f"{scheme.lower()}{sep}{rest}"
 
     @validator("store_namespace")
     def _namespace(cls, value: str) -> str:
@@ -195,7 +210,8 @@ class ChattigoSettings(BaseModel):
             raise ValueError("must be 'template', 'send' or 'drop'")
         return value
 
-    @validator("max_attempts", "max_pending_messages", "dedup_max_bytes")
+    @validator("max_attempts", "max_pending_messages", "dedup_max_bytes", "dedup_max_entries",
+               "max_body_bytes")
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")

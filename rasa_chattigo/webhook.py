@@ -198,14 +198,27 @@ class WebhookHandler:
     ) -> None:
         """Hands one message to Rasa, and settles it in the inbox and the dedup store.
 
-        A message the bot fails on is a poison message: logged with its id and reason, marked
-        done all the same (a redelivery would fail again, for ever) and answered with
-        `fallback_reply`. Only a shutdown keeps it in the inbox, for the next start.
+        A store the bot needs being down (Rasa's tracker or lock store, the dedup store) is
+        a passing failure: the message stays in the inbox and is tried again at the next
+        upkeep round (and `ack: inline` answers 503), for up to an hour. Any other failure
+        is a poison message: logged with its id and reason, marked done all the same (a
+        redelivery would fail again, for ever) and answered with `fallback_reply`. Only a
+        shutdown keeps it in the inbox, for the next start.
+
+        Raises:
+            ProcessingFailed: after a passing failure (the dispatcher's future carries it).
         """
         try:
             await self._gate().wait()
             await self._deliver(message, sender_id, on_new_message, app)
         except Exception as exc:
+            passing = isinstance(exc, Unavailable) or rasa_api.is_transient(exc)
+            if passing and self._intake.may_retry(key):
+                logger.warning("Message %s from %s not processed for now (%s: %s); kept in the "
+                               "inbox and tried again", shown(message.message_id),
+                               shown(sender_id), type(exc).__name__, shown(exc))
+                await self._intake.retry_later(key)
+                raise ProcessingFailed("a store the bot needs is down; redeliver") from None
             logger.error("The bot failed on message %s from %s (%s: %s); answered with the "
                          "fallback reply, not redelivered", shown(message.message_id),
                          shown(sender_id), type(exc).__name__, shown(exc),
@@ -286,8 +299,8 @@ async def _wait_inline(accepted: List["asyncio.Future[None]"]) -> None:
                 raise  # this request itself was cancelled
             raise ProcessingFailed("shut down before the message was processed; "
                                    "redeliver") from None
-        except Exception:
-            raise ProcessingFailed("the bot failed on a message; redeliver") from None
+        except Exception:  # a passing failure: the message waits in the inbox meanwhile
+            raise ProcessingFailed("a store the bot needs is down; redeliver") from None
 
 
 def _summary(

@@ -21,6 +21,7 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.credentials._admin_api import MAX_BODY_BYTES, add_admin_routes
 from rasa_chattigo.credentials._crypto import Keyring, generate_key
 from rasa_chattigo.credentials._store import CredentialStore
+from rasa_chattigo.delivery import INBOX
 from rasa_chattigo.errors import ChattigoError
 from rasa_chattigo.inbound._limits import (
     MAX_ENTITY_CHARS,
@@ -341,6 +342,61 @@ async def test_a_message_the_bot_fails_on_is_handled_once_and_answered_with_the_
     assert replies == ["Perdón, algo falló."]
     assert any(wamid in r.getMessage() and "cannot handle this" in r.getMessage()
                for r in caplog.records if r.levelno == logging.ERROR)
+
+
+@pytest.mark.parametrize("ack", ["background", "inline"])
+async def test_a_message_failing_while_a_store_is_down_is_kept_and_processed_once_it_is_back(
+        sandbox, ack, caplog):
+    from rasa.core.lock_store import LockError
+
+    calls: List[str] = []
+
+    async def bot_with_a_lock_store_down_once(message: Any) -> None:
+        calls.append(message.message_id)
+        if len(calls) == 1:
+            raise LockError("Could not acquire lock for conversation")
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, ack=ack, webhook_token=WEBHOOK_TOKEN, delivery_lease_seconds=0.3,
+        inbox_store="memory"))
+    body = build_cloud_webhook("text", did=DID, msisdn=USER, text="hola")
+    async with serve_sanic(make_app(channel, bot_with_a_lock_store_down_once)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            first = await http.post(WEBHOOK, json=body)
+            while len(calls) < 2 or channel.dispatcher.pending:  # the upkeep round retries
+                await asyncio.sleep(0.01)
+            again = await http.post(WEBHOOK, json=body)
+            assert await channel.delivery.store.records(INBOX) == []
+    await channel.client.aclose()
+    wamid = body["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert first.status_code == (503 if ack == "inline" else 200)
+    assert (again.status_code, again.json()["duplicates"]) == (200, 1)
+    assert calls == [wamid, wamid]
+    assert sandbox.state.select(direction="out", msisdn=USER) == []  # no fallback reply
+    assert any("not processed for now (LockError" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
+
+
+async def test_a_store_down_for_longer_than_an_hour_makes_it_a_poison_message(
+        sandbox, monkeypatch):
+    monkeypatch.setattr("rasa_chattigo.delivery._intake.RETRY_FOR_SECONDS", 0.0)
+
+    async def bot_with_the_tracker_store_down(message: Any) -> None:
+        raise ConnectionError("tracker store unreachable")
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=WEBHOOK_TOKEN, inbox_store="memory",
+        fallback_reply="Perdón, algo falló."))
+    body = build_cloud_webhook("text", did=DID, msisdn=USER, text="hola")
+    async with serve_sanic(make_app(channel, bot_with_the_tracker_store_down)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            assert (await http.post(WEBHOOK, json=body)).status_code == 200
+            while channel.dispatcher.pending:
+                await asyncio.sleep(0.01)
+            assert await channel.delivery.store.records(INBOX) == []
+    await channel.client.aclose()
+    replies = [m.payload["content"] for m in sandbox.state.select(direction="out", msisdn=USER)]
+    assert replies == ["Perdón, algo falló."]
 
 
 # --- log injection -----------------------------------------------------------------------------

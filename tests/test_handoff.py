@@ -17,6 +17,7 @@ from rasa.shared.core.events import ConversationPaused, UserUttered
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput
+from rasa_chattigo.delivery import OUTBOX
 from rasa_chattigo.sandbox import Sandbox, build_cloud_webhook, build_status_webhook
 from rasa_chattigo.sandbox.legacy import build_legacy_webhook
 
@@ -127,6 +128,25 @@ async def test_the_bot_keeps_quiet_while_an_agent_has_the_chat_and_greets_when_i
         assert tracker.latest_message.intent["name"] == "chattigo_handback"
         [reply] = await running.say("¿a qué hora atienden?")
         assert reply["content"] in texts("utter_horarios")
+
+
+async def test_a_handoff_chattigo_cannot_take_yet_pauses_the_bot_only_once_it_goes(agent):
+    async with stack(agent, max_attempts=1, outbox_backoff_seconds=0.05,
+                     outbox_max_backoff_seconds=0.1) as running:
+        running.sandbox.faults.configure({"mode": "500", "count": 1_000_000})
+        assert await running.say("quiero hablar con una persona") == []
+        kept = await running.channel.delivery.store.records(OUTBOX)
+        assert [r.body["kind"] for r in kept] == ["message", "transfer"]
+        assert not (await running.tracker()).is_paused()  # the agent has not got the chat
+        running.sandbox.faults.clear()
+        await wait_for(lambda: running.sandbox.handoffs.get(DID, running.user).holder == "agent")
+        assert [r["type"] for r in running.sent()] == ["text", "transfer"]
+
+        async def paused() -> bool:
+            return bool((await running.tracker()).is_paused())
+        while not await paused():
+            await asyncio.sleep(0.01)
+        await running.channel.delivery.outbox.stop()
 
 
 async def test_the_agent_writes_to_the_user_and_the_bot_is_told_nothing(agent):

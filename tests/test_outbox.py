@@ -9,7 +9,8 @@ import pytest
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.cli import main
-from rasa_chattigo.delivery import GIVEN_UP, OUTBOX, PENDING, Record
+from rasa_chattigo.delivery import GIVEN_UP, KEPT, OUTBOX, PENDING, REFUSED, SENT, Record
+from rasa_chattigo.outbound import OutboundRequest, SendContext, build_requests
 from rasa_chattigo.sandbox import Sandbox
 
 from conftest import DID, USER, channel_settings, one_user_sandbox
@@ -142,3 +143,32 @@ async def test_a_retried_reply_is_taken_up_by_a_running_instance(tmp_path, capsy
 def test_the_cli_refuses_what_it_cannot_do(tmp_path, capsys, args, error):
     assert main([*args, "--store", f"sqlite:///{tmp_path / 'inbox.db'}"]) == 1
     assert error in capsys.readouterr().err
+
+
+async def test_send_says_whether_a_reply_went_out_was_kept_or_was_refused(tmp_path):
+    async with one_user_sandbox() as sandbox:
+        channel = make_channel(sandbox, tmp_path)
+        outbox = channel.delivery.outbox
+        told: List[str] = []
+
+        async def delivered(did: str, conversation: str, request: OutboundRequest) -> None:
+            told.append(f"{conversation}: {request.kind}")
+        outbox.delivered = delivered
+        context = SendContext(did=DID, msisdn=USER, bot_name="Aynux",
+                              channel=channel.settings.channel, text_limit=4096)
+        [text] = build_requests({"text": "hola"}, context, channel.settings)
+        assert await outbox.send(DID, USER, text) == SENT
+        refused = OutboundRequest(text.path, {**text.json, "channel": None}, USER, "m-2")
+        assert await outbox.send(DID, USER, refused) == REFUSED  # Chattigo answers 400
+        sandbox.faults.configure({"mode": "500", "count": 1_000_000})
+        [transfer] = build_requests({"custom": {"type": "transfer"}}, context, channel.settings)
+        assert transfer.kind == "transfer"
+        assert await outbox.send(DID, USER, transfer) == KEPT
+        assert told == []
+        sandbox.faults.clear()
+
+        async def heard() -> bool:
+            return told == [f"{USER}: transfer"]
+        await until(heard)
+        await outbox.stop()
+        await channel.client.aclose()

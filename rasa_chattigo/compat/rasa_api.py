@@ -170,3 +170,26 @@ async def update_conversation(
             return added, False
         await processor.trigger_external_user_uttered(intent, entities or {}, tracker, output)
         return added, True
+
+
+#: Errors a bot's turn raises when a store it uses is down for now, by (module, class) along
+#: the exception's classes: Rasa's lock store, SQL tracker stores, Redis tracker/lock stores.
+_TRANSIENT = {
+    ("rasa.core.lock_store", "LockError"),
+    ("sqlalchemy.exc", "OperationalError"),
+    ("sqlalchemy.exc", "InterfaceError"),
+    ("sqlalchemy.exc", "DisconnectionError"),
+    ("sqlalchemy.exc", "TimeoutError"),
+    ("redis.exceptions", "ConnectionError"),
+    ("redis.exceptions", "TimeoutError"),
+    ("redis.exceptions", "BusyLoadingError"),
+    ("builtins", "ConnectionError"),
+    ("builtins", "TimeoutError"),
+    ("asyncio.exceptions", "TimeoutError"),
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a turn failed because a store it needs is down for now (worth a retry), not
+    because of the message (a poison message, which fails every time)."""
+    return any((cls.__module__, cls.__name__) in _TRANSIENT for cls in type(exc).__mro__)

@@ -12,9 +12,10 @@ docs/delivery.md states the guarantee and its conditions.
 from rasa_chattigo.delivery._delivery import Delivery
 from rasa_chattigo.delivery._inbox import Inbox
 from rasa_chattigo.delivery._intake import Intake
-from rasa_chattigo.delivery._outbox import Outbox
+from rasa_chattigo.delivery._outbox import KEPT, REFUSED, SENT, Outbox
 from rasa_chattigo.delivery._records import GIVEN_UP, INBOX, OUTBOX, PENDING, Record
 from rasa_chattigo.delivery._store import BoxStore, MemoryStore, open_store, store_url
 
-__all__ = ["GIVEN_UP", "INBOX", "OUTBOX", "PENDING", "BoxStore", "Delivery", "Inbox", "Intake",
-           "MemoryStore", "Outbox", "Record", "open_store", "store_url"]
+__all__ = ["GIVEN_UP", "INBOX", "KEPT", "OUTBOX", "PENDING", "REFUSED", "SENT", "BoxStore",
+           "Delivery", "Inbox", "Intake", "MemoryStore", "Outbox", "Record", "open_store",
+           "store_url"]

@@ -9,6 +9,7 @@ from rasa_chattigo.delivery._records import INBOX, Record
 from rasa_chattigo.delivery._store import BoxStore
 from rasa_chattigo.errors import Unavailable
 from rasa_chattigo.inbound import InboundMessage
+from rasa_chattigo.logsafe import escape, shown
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Inbox:
         try:
             await self.store.remove(INBOX, key)
         except Unavailable as exc:
-            logger.error("Message %s was handled but stays in the inbox: %s", key, exc)
+            logger.error("Message %s was handled but stays in the inbox: %s", shown(key), exc)
 
     async def adopt(self, skip: "set[str]") -> List[Kept]:
         """Takes over what stopped or dead instances left; returns every kept message this
@@ -61,5 +62,5 @@ class Inbox:
 
 def describe(keys: List[str], limit: int = 20) -> str:
     """Message keys for a log line: all of them, or the first `limit` and how many more."""
-    shown = ", ".join(keys[:limit])
-    return shown if len(keys) <= limit else f"{shown} and {len(keys) - limit} more"
+    named = ", ".join(escape(key) for key in keys[:limit])
+    return named if len(keys) <= limit else f"{named} and {len(keys) - limit} more"

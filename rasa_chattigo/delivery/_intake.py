@@ -1,36 +1,48 @@
 """How a message is accepted and settled: a dedup claim, and its copy in the inbox."""
 
+import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List
 
 from rasa_chattigo.delivery._inbox import Inbox, Kept, describe
 from rasa_chattigo.errors import Unavailable
 from rasa_chattigo.inbound import InboundMessage
+from rasa_chattigo.logsafe import shown
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasa_chattigo.dedup import DedupStore
 
 logger = logging.getLogger(__name__)
 
+#: How long a message the bot cannot process for a passing reason (a store down) is retried
+#: before it is treated as a poison message.
+RETRY_FOR_SECONDS = 3600.0
+
 
 class Intake:
     """Claims each message in the dedup store and keeps it in the inbox until it is settled.
 
-    Every way a claim ends leaves the message handled or claimable again: `done` (handled:
-    claim completed, copy forgotten), `failed` (the bot raised: claim released, copy
-    forgotten), `stopped` (cancelled or never started at shutdown: claim released, copy kept
-    for the next start or a live instance).
+    Every way a claim ends leaves the message handled or claimable again: `done` (handled,
+    or a poison message: claim completed, copy forgotten), `retry_later` (a store the bot
+    needs is down: claim released, copy kept, so the next upkeep round or a redelivery
+    tries again), `stopped` (cancelled or never started at shutdown: claim released, copy
+    kept for the next start or a live instance).
 
     Args:
         dedup: the claims.
         inbox: the kept copies.
+        clock: monotonic seconds; injectable for tests.
     """
 
-    def __init__(self, dedup: "DedupStore", inbox: Inbox) -> None:
+    def __init__(self, dedup: "DedupStore", inbox: Inbox,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.dedup = dedup
         self.inbox = inbox
+        self._clock = clock
         self._pending: Dict[str, str] = {}
         self._stopped: List[str] = []
+        self._retrying: Dict[str, float] = {}  # key: when its first passing failure was
 
     @property
     def pending(self) -> List[str]:
@@ -48,22 +60,33 @@ class Intake:
         self._pending[key] = sender_id
         try:
             await self.inbox.keep(key, sender_id, message)
-        except Unavailable:
-            await _settle(self.dedup.release, key)
-            self._pending.pop(key, None)
+        except BaseException:  # the inbox failed, or the webhook was cancelled meanwhile
+            await asyncio.shield(self._unclaim(key))
             raise
         return True
 
+    async def _unclaim(self, key: str) -> None:
+        """Undoes a claim whose message was not acknowledged: no copy, the claim released,
+        so Chattigo's redelivery is processed once."""
+        self._pending.pop(key, None)
+        await self.inbox.forget(key)  # a keep cancelled late may have written it
+        await _settle(self.dedup.release, key)
+
     async def done(self, key: str) -> None:
-        """The bot handled the message."""
+        """The bot handled the message (or it is a poison message)."""
         await _settle(self.dedup.complete, key)
         await self.inbox.forget(key)
         self._pending.pop(key, None)
+        self._retrying.pop(key, None)
 
-    async def failed(self, key: str) -> None:
-        """The bot raised: a redelivery may try again."""
+    def may_retry(self, key: str) -> bool:
+        """Whether a passing failure of `key` is still worth retrying (`RETRY_FOR_SECONDS`)."""
+        first = self._retrying.setdefault(key, self._clock())
+        return self._clock() - first < RETRY_FOR_SECONDS
+
+    async def retry_later(self, key: str) -> None:
+        """A store the bot needs is down: released and kept, for the next upkeep round."""
         await _settle(self.dedup.release, key)
-        await self.inbox.forget(key)
         self._pending.pop(key, None)
 
     async def stopped(self, key: str) -> None:
@@ -108,4 +131,4 @@ async def _settle(mark: Callable[[str], Awaitable[Any]], key: str) -> None:
     try:
         await mark(key)
     except Unavailable as exc:
-        logger.error("Could not record the outcome of message %s: %s", key, exc)
+        logger.error("Could not record the outcome of message %s: %s", shown(key), exc)

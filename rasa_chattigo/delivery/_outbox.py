@@ -4,7 +4,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Callable, Deque, Dict, Optional, Set
+from typing import Awaitable, Callable, Deque, Dict, Optional, Set
 
 from rasa_chattigo.client import ChattigoClient
 from rasa_chattigo.delivery._owner import dead_owners
@@ -19,6 +19,7 @@ from rasa_chattigo.errors import (
     TransportError,
     Unavailable,
 )
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.outbound import OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
 
@@ -26,6 +27,13 @@ logger = logging.getLogger(__name__)
 
 #: Failures worth waiting out: Chattigo down, slow, rate limiting, or its login failing.
 RETRYABLE = (ServerError, RateLimited, TransportError, AuthenticationError, StoreError)
+
+#: What `Outbox.send` did with a reply.
+SENT, KEPT, REFUSED = "sent", "kept", "refused"
+
+#: Told of a kept reply once it is delivered: (did, conversation, request).
+Delivered = Callable[[str, str, OutboundRequest], Awaitable[None]]
+
 
 class Outbox:
     """Sends replies; one Chattigo refused after the client's quick retries is kept and
@@ -40,6 +48,10 @@ class Outbox:
         client: sends to Chattigo.
         settings: `outbox_*` settings.
         clock: wall-clock seconds; injectable for tests.
+
+    Attributes:
+        delivered: awaited when a kept reply goes out at last (the channel pauses the bot
+            for a hand-off then); its errors are logged.
     """
 
     def __init__(self, store: BoxStore, owner: str, client: ChattigoClient,
@@ -51,31 +63,39 @@ class Outbox:
         self._clock = clock
         self._queues: Dict[str, Deque[Record]] = {}
         self._workers: Set[asyncio.Task[None]] = set()
+        self.delivered: Optional[Delivered] = None
+        self._settled: Set[str] = set()  # since the last `adopt` began
 
     @property
     def waiting(self) -> int:
         """Replies kept and not yet delivered by this instance."""
         return sum(len(queue) for queue in self._queues.values())
 
-    async def send(self, did: str, conversation: str, request: OutboundRequest) -> None:
-        """Sends now, or keeps the reply when it cannot go (yet); never raises."""
+    async def send(self, did: str, conversation: str, request: OutboundRequest) -> str:
+        """Sends now, or keeps the reply when it cannot go (yet); never raises.
+
+        Returns:
+            SENT (Chattigo took it), KEPT (in the outbox; `delivered` hears when it goes) or
+            REFUSED (Chattigo refused it for good, or it could not be kept: logged).
+        """
         if conversation not in self._queues:
             try:
                 await self._client.send(did, request)
-                return
+                return SENT
             except RETRYABLE as exc:
                 error: ChattigoError = exc
             except ChattigoError as exc:
                 logger.error("Reply %s to %s from DID %s was not delivered: %s",
-                             request.message_id, request.recipient, did, exc)
-                return
+                             shown(request.message_id), shown(request.recipient),
+                             shown(did), exc)
+                return REFUSED
         else:
             error = ChattigoError("waiting behind an earlier undelivered reply")
-        await self._keep(did, conversation, request, error)
+        return KEPT if await self._keep(did, conversation, request, error) else REFUSED
 
     async def _keep(self, did: str, conversation: str, request: OutboundRequest,
-                    error: ChattigoError) -> None:
-        body = {"did": did, "path": request.path, "json": request.json,
+                    error: ChattigoError) -> bool:
+        body = {"did": did, "path": request.path, "json": request.json, "kind": request.kind,
                 "recipient": request.recipient, "message_id": request.message_id}
         record = Record(OUTBOX, request.message_id, conversation, body, owner=self.owner,
                         created_at=self._clock(), error=str(error)[:300])
@@ -85,11 +105,12 @@ class Outbox:
             await self.store.put(record)
         except Unavailable as exc:
             logger.error("Reply %s to %s lost: Chattigo failed (%s) and the outbox too (%s)",
-                         request.message_id, request.recipient, error, exc)
-            return
+                         shown(request.message_id), shown(request.recipient), error, exc)
+            return False
         logger.warning("Reply %s to %s kept in the outbox, retrying in %.1fs: %s",
-                       record.key, request.recipient, delay, error)
+                       shown(record.key), shown(request.recipient), delay, error)
         self._queue(record)
+        return True
 
     def _queue(self, record: Record) -> None:
         queue = self._queues.get(record.conversation)
@@ -106,9 +127,10 @@ class Outbox:
                 record = queue[0]
                 await asyncio.sleep(max(0.0, record.next_at - self._clock()))
                 if await self._attempt(record):
+                    self._settled.add(record.key)
                     queue.popleft()
         except Unavailable as exc:
-            logger.error("Outbox for %s paused, store unavailable: %s", conversation, exc)
+            logger.error("Outbox for %s paused, store unavailable: %s", shown(conversation), exc)
         finally:
             del self._queues[conversation]
 
@@ -117,7 +139,8 @@ class Outbox:
         if self._clock() - record.created_at > self._settings.outbox_max_age_seconds:
             return await self._give_up(record, "outbox_max_age_seconds passed")
         request = OutboundRequest(record.body["path"], record.body["json"],
-                                  record.body["recipient"], record.body["message_id"])
+                                  record.body["recipient"], record.body["message_id"],
+                                  record.body.get("kind", "message"))
         try:
             await self._client.send(record.body["did"], request)
         except RETRYABLE as exc:
@@ -130,14 +153,24 @@ class Outbox:
             return await self._give_up(record, str(exc))
         await self.store.remove(OUTBOX, record.key)
         logger.info("Reply %s to %s delivered from the outbox after %d more attempt(s)",
-                    record.key, record.body["recipient"], record.attempts + 1)
+                    shown(record.key), shown(record.body["recipient"]), record.attempts + 1)
+        await self._tell_delivered(record, request)
         return True
+
+    async def _tell_delivered(self, record: Record, request: OutboundRequest) -> None:
+        if self.delivered is None:
+            return
+        try:
+            await self.delivered(record.body["did"], record.conversation, request)
+        except Exception:  # a reply delivered stays delivered, whatever the listener does
+            logger.exception("After delivering reply %s from the outbox", shown(record.key))
 
     async def _give_up(self, record: Record, why: str) -> bool:
         record.state, record.error = GIVEN_UP, why[:300]
         await self.store.save(record)
         logger.error("Reply %s to %s given up after %d attempt(s): %s; see `rasa-chattigo "
-                     "outbox list`", record.key, record.body["recipient"], record.attempts, why)
+                     "outbox list`", shown(record.key), shown(record.body["recipient"]),
+                     record.attempts, why)
         return True
 
     def _delay(self, record: Record, error: ChattigoError) -> float:
@@ -153,9 +186,13 @@ class Outbox:
         owners = await self.store.owners(OUTBOX)
         await self.store.reassign(OUTBOX, dead_owners(owners, await self.store.alive(owners),
                                                       self.owner), self.owner)
-        queued = {r.key for queue in self._queues.values() for r in queue}
-        new = [r for r in await self.store.records(OUTBOX) if r.owner == self.owner
-               and r.state == PENDING and r.key not in queued]
+        self._settled.clear()
+        records = await self.store.records(OUTBOX)
+        # Read after that await: a reply kept meanwhile is queued already, one delivered or
+        # given up meanwhile may still be in what the store returned.
+        skip = self._settled | {r.key for queue in self._queues.values() for r in queue}
+        new = [r for r in records if r.owner == self.owner and r.state == PENDING
+               and r.key not in skip]
         for record in new:
             self._queue(record)
         return len(new)

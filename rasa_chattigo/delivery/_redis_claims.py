@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Set
 from rasa_chattigo.compat import redis_api
 from rasa_chattigo.delivery._owner import locally_dead, new_owner_id
 from rasa_chattigo.errors import ConfigError, DedupUnavailable
+from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import safe_url
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class RedisDedupStore:
         """See `DedupStore.claim`; an answer lost after Redis applied the claim is checked."""
         check_key(key)
         if self._held(key) or key in self._claiming:
-            logger.debug("Message %s being handled here", key)
+            logger.debug("Message %s being handled here", shown(key))
             return False  # claimed, or being claimed, by this instance: one Redis call per key
         self._claiming.add(key)
         try:
@@ -133,7 +134,7 @@ class RedisDedupStore:
         finally:
             self._claiming.discard(key)
         if answer != "won":
-            logger.debug("Message %s %s", key, "handled already" if answer == "done"
+            logger.debug("Message %s %s", shown(key), "handled already" if answer == "done"
                          else f"being handled by {answer[9:]}")
             return False
         self._claims[key] = time.monotonic() + self._inflight_ms / 1000

@@ -43,6 +43,9 @@ class Upkeep:
             await self._tick()
         except Unavailable as exc:
             logger.warning("Delivery upkeep skipped a round: %s", exc)
+        except Exception:  # a bug must not end the rounds: leases would lapse for good
+            logger.exception("Delivery upkeep failed a round; trying again in %.0f s",
+                             self._period)
 
     async def stop(self) -> None:
         """Stops the background rounds."""

@@ -50,3 +50,29 @@ async def test_an_unreachable_redis_is_unavailable_naming_no_password():
         assert "s3cret" not in str(caught.value)
     finally:
         await notes.aclose()
+
+
+@requires_redis
+async def test_two_bots_sharing_one_redis_keep_their_notes_apart_by_store_namespace():
+    from rasa_chattigo.notes import notes_from_settings
+    from rasa_chattigo.settings import parse_settings
+
+    from conftest import channel_settings
+
+    def notes_of(namespace: str) -> RedisNotes:
+        settings = parse_settings(channel_settings(dedup_store="REDIS://127.0.0.1:6379/3",
+                                                   store_namespace=namespace))
+        notes = notes_from_settings(settings, "sent", 60)
+        assert isinstance(notes, RedisNotes)
+        return notes
+
+    suffix = uuid.uuid4().hex[:8]
+    ventas, soporte = notes_of(f"ventas{suffix}"), notes_of(f"soporte{suffix}")
+    try:
+        await ventas.put("549:1", "ventas")
+        assert await soporte.get("549:1") is None
+        await soporte.put("549:1", "soporte")
+        assert (await ventas.get("549:1"), await soporte.get("549:1")) == ("ventas", "soporte")
+    finally:
+        await ventas.aclose()
+        await soporte.aclose()

@@ -49,6 +49,13 @@ def test_chattigo_enabled_false_turns_on_test_mode(monkeypatch):
         ({**BASE, "max_pending_messages": 0}, "max_pending_messages", "at least 1"),
         ({**BASE, "dedup_max_bytes": 0}, "dedup_max_bytes", "at least 1"),
         ({**BASE, "allow_unauthenticated": "maybe"}, "allow_unauthenticated", "bool"),
+        ({**BASE, "timeout": -1}, "timeout", "positive number of seconds"),
+        ({**BASE, "timeout": "inf"}, "timeout", "positive number of seconds"),
+        ({**BASE, "token_refresh_seconds": 0}, "token_refresh_seconds", "positive"),
+        ({**BASE, "shutdown_grace_seconds": -5}, "shutdown_grace_seconds", "0 or more"),
+        ({**BASE, "backoff_seconds": -0.5}, "backoff_seconds", "0 or more"),
+        ({**BASE, "max_body_bytes": -1}, "max_body_bytes", "at least 1"),
+        ({**BASE, "dedup_max_entries": 0}, "dedup_max_entries", "at least 1"),
     ],
 )
 def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):
@@ -58,6 +65,16 @@ def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):
     assert caught.value.key == key
     assert problem in str(caught.value)
     assert str(caught.value).startswith(f"rasa_chattigo.ChattigoInput: setting '{key}'")
+
+
+@pytest.mark.parametrize(("given", "meant"), [
+    (" Memory ", "memory"), ("MEMORY", "memory"),
+    ("REDIS://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("Redis://:PassWord@host/1", "redis://:PassWord@host/1"),  # only the scheme is folded
+])
+def test_a_store_name_means_what_its_lower_case_spelling_means(given, meant):
+    settings = parse_settings({**BASE, "dedup_store": given, "inbox_store": given})
+    assert (settings.dedup_store, settings.inbox_store) == (meant, meant)
 
 
 def test_the_hardening_defaults():

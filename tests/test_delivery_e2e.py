@@ -62,6 +62,9 @@ def make_stack(name: str, *, slow: bool = True, **settings: Any) -> LocalStack:
     (logs / "endpoints.yml").write_text(yaml.safe_dump({}))
     return LocalStack(project, ensure_model(project, model), did=DID, logs=logs,
                       extra_env={"SLOW_BOT_SECONDS": "1"},
+                      # messages are posted to the webhook, not written through the sandbox,
+                      # so its users never open WhatsApp's 24-hour window
+                      sandbox_args=["--no-window"],
                       endpoints=str(logs / "endpoints.yml"),
                       credentials=str(logs / "credentials.yml"))
 

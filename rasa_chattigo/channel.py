@@ -2,13 +2,13 @@
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel
 
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
 from rasa_chattigo.compat import sanic_api
+from rasa_chattigo.contact_center import Conversations, conversations_from_settings
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import default_did, provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
@@ -20,51 +20,16 @@ from rasa_chattigo.errors import (
     ChattigoStartupError,
     UnknownBusinessNumber,
 )
-from rasa_chattigo.failures import FailedDeliveries
-from rasa_chattigo.handoff import Handoffs
 from rasa_chattigo.logsafe import install_redaction, shown
-from rasa_chattigo.notes import Notes, notes_from_settings
 from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
-from rasa_chattigo.outbound._handoff import PAUSING_KINDS
 from rasa_chattigo.pacing import start_gate
 from rasa_chattigo.runtime import freeze_startup_heap
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
-from rasa_chattigo.window import Window, WindowPolicy
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "chattigo"
-
-
-@dataclass
-class Conversations:
-    """What replies consult and update: hand-offs, WhatsApp's window, the messages sent."""
-
-    handoffs: Handoffs
-    window: Window
-    policy: WindowPolicy
-    sent: Notes
-    failures: Optional[FailedDeliveries] = None
-    track_failures: bool = False
-
-    async def sent_out(self, did: str, recipient_id: str, request: OutboundRequest) -> None:
-        """Chattigo took `request`: a hand-off pauses the bot; a message is noted so that a
-        failed delivery reported later can reach the bot (`delivery_failed_intent`)."""
-        if request.kind in PAUSING_KINDS:
-            self.handoffs.bot_handed_off(recipient_id)
-        elif self.track_failures:
-            try:
-                await self.sent.put(f"{did}:{request.message_id}", recipient_id)
-            except ChattigoError as exc:
-                logger.warning("Message %s sent, but a failure would not reach the bot: %s",
-                               shown(request.message_id), shown(exc))
-
-    def bind(self, app: Any) -> None:
-        """Lets them reach the Rasa agent of the server `app` (tracker and lock stores)."""
-        self.handoffs.app = self.window.app = app
-        if self.failures is not None:
-            self.failures.app = app
 
 
 class ChattigoOutput(OutputChannel):
@@ -229,8 +194,8 @@ class ChattigoInput(InputChannel):
         self.delivery = delivery or Delivery(settings, self.client, self.dedup)
         # Menus held in memory are only sound when no other instance serves these numbers.
         self.menus = MenuMemory() if settings.dedup_store == "memory" else None
-        self.conversations = _conversations(settings, self.dedup, self.dispatcher,
-                                            self.get_output_channel)
+        self.conversations = conversations_from_settings(
+            settings, self.dedup, self.dispatcher, self.get_output_channel)
         self.delivery.outbox.delivered = self.conversations.sent_out  # a kept hand-off
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
                                       self.dispatcher, self.get_output_channel, self.menus,
@@ -312,23 +277,6 @@ class ChattigoInput(InputChannel):
         store = getattr(self.credentials, "store", None)
         if store is not None:
             store.close()
-
-
-def _conversations(
-    settings: ChattigoSettings, dedup: DedupStore, dispatcher: Dispatcher, output: Any
-) -> Conversations:
-    """Hand-offs, the window and failed deliveries; in memory only when one instance serves."""
-    shared = settings.dedup_store != "memory"
-    window = Window(shared=shared)
-    sent = notes_from_settings(settings, "sent", settings.dedup_ttl_seconds)
-    # A pause outlives its timeout by a day in the notes, so the timeout always finds it.
-    paused = notes_from_settings(settings, "paused", settings.handoff_timeout_seconds + 86400)
-    return Conversations(
-        Handoffs(settings, paused, shared=shared), window, WindowPolicy(settings, window), sent,
-        FailedDeliveries(settings, sent, dedup, dispatcher, output),
-        track_failures=bool(settings.delivery_failed_intent))
-
-
 
 
 def _add_admin_routes(bp: sanic_api.Blueprint, channel: ChattigoInput) -> None:

@@ -31,7 +31,7 @@ from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import ChattigoSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.channel import Conversations
+    from rasa_chattigo.contact_center import Conversations
 
 logger = logging.getLogger(__name__)
 

@@ -51,8 +51,10 @@ class Delivery:
         so every third of `delivery_lease_seconds`.
         """
         async def tick() -> None:
-            await resume()
-            await self.outbox.adopt()
+            try:
+                await resume()
+            finally:  # whatever the inbox did, kept replies are still taken over
+                await self.outbox.adopt()
 
         self._upkeep = Upkeep(self._lease, self._beats(), tick)
         await self._upkeep.start()

@@ -28,6 +28,7 @@ class Inbox:
     def __init__(self, store: BoxStore, owner: str) -> None:
         self.store = store
         self.owner = owner
+        self._unreadable: set[str] = set()  # logged once each
 
     async def keep(self, key: str, sender_id: str, message: InboundMessage) -> None:
         """Writes the message durably; returns once the store has it.
@@ -57,7 +58,18 @@ class Inbox:
                            ", ".join(sorted(dead)) or "-", describe([r.key for r in taken]))
         mine = [r for r in await self.store.records(INBOX)
                 if r.owner == self.owner and r.key not in skip]
-        return [(r.key, r.body["sender_id"], InboundMessage(**r.body["message"])) for r in mine]
+        kept: List[Kept] = []
+        for record in mine:
+            try:
+                kept.append((record.key, record.body["sender_id"],
+                             InboundMessage(**record.body["message"])))
+            except (KeyError, TypeError) as exc:  # written by another version of the package
+                if record.key not in self._unreadable:
+                    self._unreadable.add(record.key)
+                    logger.error("Message %s stays in the inbox %s unprocessed: its record "
+                                 "cannot be read (%s: %s)", shown(record.key), self.store.label,
+                                 type(exc).__name__, shown(exc))
+        return kept
 
 
 def describe(keys: List[str], limit: int = 20) -> str:

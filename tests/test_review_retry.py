@@ -1,0 +1,207 @@
+"""Review of the retry-later changes (6f51751): what a "passing" failure does to order,
+to replies already sent, and to the upkeep. Each xfail states a finding; it flips to a
+pass (strict) once the finding is fixed."""
+
+import asyncio
+import uuid
+from types import SimpleNamespace
+from typing import Any, List
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from rasa_chattigo.channel import ChattigoInput
+from rasa_chattigo.dedup import MemoryDedupStore
+from rasa_chattigo.delivery import INBOX, OUTBOX, Inbox, Intake, MemoryStore, Record
+from rasa_chattigo.errors import ProcessingFailed
+from rasa_chattigo.inbound import InboundMessage
+from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
+from rasa_chattigo.turn import Turns
+
+from conftest import DID, Clock, channel_settings, serve_sanic
+
+Sanic.test_mode = True
+WEBHOOK = "/webhooks/chattigo/webhook"
+APP = SimpleNamespace(ctx=SimpleNamespace())  # a Sanic app without a Rasa agent
+TOKEN = "review-webhook-token-0123456789abcdef"
+AUTH = {"X-Webhook-Token": TOKEN}
+
+
+def make_app(channel: ChattigoInput, on_new_message: Any) -> Sanic:
+    app = Sanic(f"review_{uuid.uuid4().hex}", configure_logging=False)
+    app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
+    return app
+
+
+def body(user: str, text: str, wamid: str) -> Any:
+    return build_cloud_webhook("text", did=DID, msisdn=user, text=text, message_id=wamid)
+
+
+@pytest.mark.xfail(strict=True, reason="finding: a message retried later is overtaken by the "
+                   "same user's next message (per-user order lost)")
+async def test_a_message_retried_later_is_not_overtaken_by_the_users_next_message():
+    from rasa.core.lock_store import LockError
+
+    handled: List[str] = []
+    failed_once: List[str] = []
+
+    async def bot(message: Any) -> None:
+        if message.text == "first" and not failed_once:
+            failed_once.append(message.text)
+            raise LockError("Could not acquire lock")  # a "passing" failure
+        handled.append(message.text)
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        webhook_token=TOKEN, inbox_store="memory", delivery_lease_seconds=0.3))
+    user = "5491100000101"
+    async with serve_sanic(make_app(channel, bot)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            assert (await http.post(WEBHOOK, json=body(user, "first", "wamid.R1"))).status_code \
+                == 200
+            assert (await http.post(WEBHOOK, json=body(user, "second", "wamid.R2"))).status_code \
+                == 200
+            for _ in range(300):
+                if len(handled) == 2:
+                    break
+                await asyncio.sleep(0.01)
+    assert handled == ["first", "second"]
+
+
+@pytest.mark.xfail(strict=True, reason="finding: a turn that sent replies and then failed with a "
+                   "'transient' error is run again at every upkeep round: replies repeated")
+async def test_replies_are_not_sent_again_when_the_turn_fails_after_sending(sandbox):
+    from sqlalchemy.exc import OperationalError
+
+    turns: List[str] = []
+
+    async def bot(message: Any) -> None:
+        turns.append(message.message_id)
+        await message.output_channel.send_text_message(message.sender_id, "respuesta")
+        # e.g. the tracker save failing for this tracker every time (statement timeout,
+        # MySQL max_allowed_packet), or a Redis lock-store blip in the lock's cleanup
+        raise OperationalError("UPDATE events ...", {}, Exception("canceling statement due "
+                                                                  "to statement timeout"))
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=TOKEN, inbox_store="memory",
+        delivery_lease_seconds=0.3))
+    user = "5491100000102"
+    async with serve_sanic(make_app(channel, bot)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            assert (await http.post(WEBHOOK, json=body(user, "hola", "wamid.R3"))).status_code \
+                == 200
+            await asyncio.sleep(1.2)  # about 4 upkeep rounds
+    await channel.client.aclose()
+    replies = [m.payload["content"] for m in sandbox.state.select(direction="out", msisdn=user)]
+    print("turns:", len(turns), "replies:", replies)
+    assert replies.count("respuesta") == 1
+
+
+@pytest.mark.xfail(strict=True, reason="finding: the one-hour bound lives in memory; after a "
+                   "restart a message failing for hours is retried for another hour")
+async def test_the_retry_bound_survives_a_restart():
+    from rasa.core.lock_store import LockError
+
+    store, dedup, clock = MemoryStore(), MemoryDedupStore(ttl_seconds=60), Clock()
+
+    async def failing(message: Any) -> None:
+        raise LockError("down")
+
+    async def run_once(intake: Intake) -> str:
+        turns = Turns("chattigo", _settings(), intake, lambda: None, None, None)
+        turns.open()
+        (key, sender, message), = await intake.resume()
+        try:
+            await turns.handle(message, sender, key, failing, APP)
+        except ProcessingFailed:
+            return "retry"
+        return "poison"
+
+    first = Intake(dedup, Inbox(store, "owner-1"), clock=clock)
+    message = InboundMessage(sender_id="u", text="hola", message_id="wamid.R4",
+                             business_number=DID, kind="text", metadata={})
+    assert await first.accept("k", "u", message)
+    await first.retry_later("k")  # as if its first turn had failed
+    assert await run_once(first) == "retry"
+    clock.now += 3500
+    assert await run_once(first) == "retry"
+    # restart: the same store, a new process (fresh monotonic clock and `_retrying`)
+    await store.retire("owner-1")
+    second = Intake(dedup, Inbox(store, "owner-1"), clock=clock)
+    clock.now += 200  # 3700 s after the first failure
+    assert await run_once(second) == "poison"
+
+
+def _settings() -> Any:
+    from rasa_chattigo.settings import parse_settings
+
+    return parse_settings(channel_settings())
+
+
+async def test_an_unreadable_inbox_record_does_not_stop_the_outbox(sandbox, caplog):
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=TOKEN, inbox_store="memory",
+        delivery_lease_seconds=0.3))
+    store = channel.delivery.store
+    # left by a later version of the package (a field this one does not know), then rolled back
+    await store.put(Record(INBOX, f"{DID}:wamid.bad", "u1", {
+        "sender_id": "u1", "message": {"message_id": "wamid.bad", "sender_id": "u1",
+                                       "text": "x", "business_number": DID, "kind": "text",
+                                       "metadata": {}, "new_field": 1}}, owner="gone"))
+    user = "5491100000103"
+    context = SendContext(did=DID, msisdn=user, bot_name="Aynux",
+                          channel=channel.settings.channel, text_limit=4096)
+    [text] = build_requests({"text": "kept reply"}, context, channel.settings)
+    await store.put(Record(OUTBOX, text.message_id, user, {
+        "did": DID, "path": text.path, "json": text.json, "kind": text.kind,
+        "recipient": text.recipient, "message_id": text.message_id}, owner="gone"))
+
+    async def bot(message: Any) -> None:
+        pass
+
+    async with serve_sanic(make_app(channel, bot)):
+        await asyncio.sleep(1.0)
+    await channel.client.aclose()
+    assert [r.key for r in await store.records(OUTBOX)] == []  # delivered
+    assert [r.key for r in await store.records(INBOX)] == [f"{DID}:wamid.bad"]  # left alone
+    unreadable = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(unreadable) == 1  # logged once, not at every round
+    assert not [r for r in caplog.records if "upkeep failed a round" in r.getMessage()]
+
+
+async def test_inline_503_then_redeliveries_racing_the_upkeep_process_the_message_once():
+    from rasa.core.lock_store import LockError
+
+    calls: List[str] = []
+    done: List[str] = []
+
+    async def bot(message: Any) -> None:
+        calls.append(message.message_id)
+        if len(calls) == 1:
+            raise LockError("Could not acquire lock")
+        await asyncio.sleep(0.15)  # a slow turn, spanning upkeep rounds and redeliveries
+        done.append(message.message_id)
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        webhook_token=TOKEN, inbox_store="memory", delivery_lease_seconds=0.3, ack="inline"))
+    user = "5491100000104"
+    statuses = []
+    async with serve_sanic(make_app(channel, bot)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            statuses.append((await http.post(WEBHOOK, json=body(user, "hola", "wamid.R5")))
+                            .status_code)
+            answers = await asyncio.gather(*[
+                http.post(WEBHOOK, json=body(user, "hola", "wamid.R5")) for _ in range(8)])
+            statuses += [a.status_code for a in answers]
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                statuses.append((await http.post(
+                    WEBHOOK, json=body(user, "hola", "wamid.R5"))).status_code)
+                if done and not channel.dispatcher.pending:
+                    break
+            assert await channel.delivery.store.records(INBOX) == []
+    assert statuses[0] == 503
+    assert done == ["wamid.R5"]
+    assert len(calls) == 2

@@ -37,6 +37,10 @@ class ChattigoOutput(OutputChannel):
 
     The recipient id is the user's number, or `<did>:<number>` when several business numbers
     are served, so replies leave from the number the user wrote to.
+
+    Attributes:
+        spoke: whether a response went to `send_response` (one output channel serves one
+            turn: a turn that spoke is not tried again).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class ChattigoOutput(OutputChannel):
         conversations: Optional[Conversations] = None,
     ) -> None:
         super().__init__()  # Rasa Pro keeps response-delivery state there; Rasa 3.6 has none
+        self.spoke = False
         self._client = client
         self._settings = settings
         self._credentials = credentials
@@ -87,6 +92,7 @@ class ChattigoOutput(OutputChannel):
         except ChattigoError as exc:
             logger.error("Cannot send a reply to %s: %s", shown(recipient_id), shown(exc))
             return
+        self.spoke = True  # the turn says something: trying it again would repeat it
         if self._menus is not None:
             self._menus.remember(recipient_id, message)
         if self._conversations is not None:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+#: The first wait before a turn is tried again while a store is down; it doubles up to the max.
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
@@ -70,33 +74,33 @@ class Turns:
     ) -> None:
         """Hands one message to Rasa, and settles it in the inbox and the dedup store.
 
-        A store the bot needs being down (Rasa's tracker or lock store, the dedup store) is
-        a passing failure: the message stays in the inbox and is tried again at the next
-        upkeep round (and `ack: inline` answers 503), for up to an hour. Any other failure
+        A store the bot needs being down (Rasa's tracker or lock store, the dedup store)
+        before the turn sent anything is a passing failure: the turn is tried again, with
+        backoff, for up to an hour, holding the user's later messages behind it (`ack:
+        inline` answers 503 instead, and the message waits in the inbox for the next upkeep
+        round or Chattigo's redelivery). Any other failure, or one after the turn replied,
         is a poison message: logged with its id and reason, marked done all the same (a
-        redelivery would fail again, for ever) and answered with `fallback_reply`. Only a
-        shutdown keeps it in the inbox, for the next start.
+        redelivery would fail again, for ever, or repeat the replies) and answered with
+        `fallback_reply` if the turn had said nothing. Only a shutdown keeps it in the
+        inbox, for the next start.
 
         Raises:
-            ProcessingFailed: after a passing failure (the dispatcher's future carries it).
+            ProcessingFailed: `ack: inline` after a passing failure (the dispatcher's future
+                carries it to the webhook, which answers 503).
         """
+        output = self._output()
         try:
             await self._ready.wait()
-            await self._deliver(message, sender_id, on_new_message, app)
+            output = await self._turn(message, sender_id, key, on_new_message, app)
+        except ProcessingFailed:
+            raise
         except Exception as exc:
-            passing = isinstance(exc, Unavailable) or rasa_api.is_transient(exc)
-            if passing and self._intake.may_retry(key):
-                logger.warning("Message %s from %s not processed for now (%s: %s); kept in the "
-                               "inbox and tried again", shown(message.message_id),
-                               shown(sender_id), type(exc).__name__, shown(exc))
-                await self._intake.retry_later(key)
-                raise ProcessingFailed("a store the bot needs is down; redeliver") from None
-            logger.error("The bot failed on message %s from %s (%s: %s); answered with the "
-                         "fallback reply, not redelivered", shown(message.message_id),
-                         shown(sender_id), type(exc).__name__, shown(exc),
-                         exc_info=logger.isEnabledFor(logging.DEBUG))
+            logger.error("The bot failed on message %s from %s (%s: %s); not redelivered",
+                         shown(message.message_id), shown(sender_id), type(exc).__name__,
+                         shown(exc), exc_info=logger.isEnabledFor(logging.DEBUG))
             await self._intake.done(key)
-            await self._fallback(sender_id)
+            if not _spoke(output):
+                await self._fallback(sender_id)
             return
         except BaseException:  # cancelled at shutdown: kept in the inbox for the next start
             logger.warning("Message %s from %s was not processed before shutdown",
@@ -105,6 +109,31 @@ class Turns:
             raise
         await self._intake.done(key)
 
+    async def _turn(
+        self, message: InboundMessage, sender_id: str, key: str,
+        on_new_message: OnNewMessage, app: Any,
+    ) -> OutputChannel:
+        """One turn, tried again while a store is down and the turn has said nothing yet;
+        the output channel of the last try."""
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            output = self._output()
+            try:
+                await self._deliver(message, sender_id, output, on_new_message, app)
+                return output
+            except Exception as exc:
+                passing = isinstance(exc, Unavailable) or rasa_api.is_transient(exc)
+                if not passing or _spoke(output) or not self._intake.may_retry(key):
+                    raise
+                what = (message.message_id, sender_id, type(exc).__name__, exc)
+            if self._settings.ack == "inline":
+                _log_passing(what, "kept in the inbox; Chattigo is asked to redeliver")
+                await self._intake.retry_later(key)
+                raise ProcessingFailed("a store the bot needs is down; redeliver")
+            _log_passing(what, f"trying again in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+
     async def _fallback(self, sender_id: str) -> None:
         try:
             await self._output().send_text_message(sender_id, self._settings.fallback_reply)
@@ -112,26 +141,27 @@ class Turns:
             logger.error("Fallback reply to %s failed: %s", shown(sender_id), type(exc).__name__)
 
     async def _deliver(
-        self, message: InboundMessage, sender_id: str, on_new_message: OnNewMessage, app: Any
+        self, message: InboundMessage, sender_id: str, output: OutputChannel,
+        on_new_message: OnNewMessage, app: Any,
     ) -> None:
         """A hand-back to the bot's hand-off logic; a user message to Rasa (issue 14, 15)."""
         conversations = self._conversations
         if conversations is None:
-            await on_new_message(await self._user_message(message, sender_id, app))
+            await on_new_message(await self._user_message(message, sender_id, output, app))
             return
         conversations.bind(app)
         handback = message.kind in HANDBACK_KINDS and message.metadata.get("format") == "legacy"
         if handback and (rasa_api.app_agent(app) is not None or message.kind == "close"):
-            await conversations.handoffs.hand_back(sender_id, self._output(), message.kind)
+            await conversations.handoffs.hand_back(sender_id, output, message.kind)
             return
         if not handback:  # without a Rasa agent (a custom server) the bot gets it as a message
             conversations.window.user_wrote(sender_id)
             await conversations.handoffs.expire(sender_id)
-        await on_new_message(await self._user_message(message, sender_id, app))
+        await on_new_message(await self._user_message(message, sender_id, output, app))
         await conversations.handoffs.settle(sender_id)
 
     async def _user_message(
-        self, message: InboundMessage, sender_id: str, app: Any
+        self, message: InboundMessage, sender_id: str, output: OutputChannel, app: Any
     ) -> UserMessage:
         text = message.text
         payload = await menu_payload(
@@ -142,7 +172,7 @@ class Turns:
                          shown(payload))
             text = payload
         return UserMessage(
-            text=text, output_channel=self._output(), sender_id=sender_id,
+            text=text, output_channel=output, sender_id=sender_id,
             input_channel=self._channel_name, message_id=message.message_id,
             metadata=message.metadata,
         )
@@ -159,3 +189,14 @@ class _Job:
 
     def __call__(self) -> Awaitable[None]:
         return self._handler.handle(*self._args)
+
+
+def _spoke(output: Any) -> bool:
+    """Whether the turn sent (or kept in the outbox) anything through `output`."""
+    return bool(getattr(output, "spoke", False))
+
+
+def _log_passing(what: Any, then: str) -> None:
+    message_id, sender_id, error, exc = what
+    logger.warning("Message %s from %s not processed for now (%s: %s); %s", shown(message_id),
+                   shown(sender_id), error, shown(exc), then)

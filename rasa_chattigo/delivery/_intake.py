@@ -24,9 +24,9 @@ class Intake:
     """Claims each message in the dedup store and keeps it in the inbox until it is settled.
 
     Every way a claim ends leaves the message handled or claimable again: `done` (handled,
-    or a poison message: claim completed, copy forgotten), `retry_later` (a store the bot
-    needs is down: claim released, copy kept, so the next upkeep round or a redelivery
-    tries again), `stopped` (cancelled or never started at shutdown: claim released, copy
+    or a poison message: claim completed, copy forgotten), `retry_later` (`ack: inline` and a
+    store the bot needs is down: claim released, copy kept, so the next upkeep round or a
+    redelivery tries again), `stopped` (cancelled or never started at shutdown: claim released, copy
     kept for the next start or a live instance).
 
     Args:
@@ -92,6 +92,7 @@ class Intake:
     async def stopped(self, key: str) -> None:
         """Not handled before shutdown: released, and kept in the inbox."""
         await _settle(self.dedup.release, key)
+        self._retrying.pop(key, None)
         if self._pending.pop(key, None) is not None:
             self._stopped.append(key)
 
@@ -107,6 +108,7 @@ class Intake:
                 ready.append((key, sender_id, message))
             elif await self.dedup.state(key) == "done":
                 await self.inbox.forget(key)
+                self._retrying.pop(key, None)
         if ready:
             logger.info("Resuming %d message(s) kept in the inbox: %s", len(ready),
                         describe([key for key, _, _ in ready]))

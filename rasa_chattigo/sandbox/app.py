@@ -75,6 +75,26 @@ async def serve_app(
     return runner, int(sock.getsockname()[1])
 
 
+def _accounts(
+    users: Optional[Mapping[str, str]], dids: Optional[Mapping[str, Sequence[str]]]
+) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
+    """The users (default the demo one) and the business numbers each may use, checked.
+
+    Raises:
+        ValueError: numbers given for an unknown user, or a number that is not all digits.
+    """
+    accounts = dict(users or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
+    numbers: Dict[str, List[str]] = {u: [DEFAULT_DID] for u in accounts}
+    numbers.update({u: list(d) for u, d in (dids or {}).items()})
+    for username, owned in numbers.items():
+        if username not in accounts:
+            raise ValueError(f"dids given for unknown user {username!r}")
+        for did in owned:
+            if not did.isdigit():
+                raise ValueError(f"business number {did!r} must contain digits only")
+    return accounts, numbers
+
+
 class Sandbox:
     """A local Chattigo: serve it, point the channel's `base_url` at `url`, inspect `state`.
 
@@ -116,15 +136,7 @@ class Sandbox:
         bot_name: Optional[str] = None,
         people: Optional[Mapping[str, str]] = None,
     ) -> None:
-        users = dict(users or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
-        numbers: Dict[str, List[str]] = {u: [DEFAULT_DID] for u in users}
-        numbers.update({u: list(d) for u, d in (dids or {}).items()})
-        for username, owned in numbers.items():
-            if username not in users:
-                raise ValueError(f"dids given for unknown user {username!r}")
-            for did in owned:
-                if not did.isdigit():
-                    raise ValueError(f"business number {did!r} must contain digits only")
+        users, numbers = _accounts(users, dids)
         self.clock = MovableClock(clock)
         self.events = EventLog()
         self.state = SandboxState(users=users, dids=numbers, clock=self.clock)

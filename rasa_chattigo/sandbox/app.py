@@ -2,9 +2,7 @@
 
 import datetime
 import logging
-import socket
 import time
-from types import TracebackType
 from typing import (
     Any,
     AsyncIterator,
@@ -15,7 +13,6 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Type,
 )
 
 from aiohttp import web
@@ -29,6 +26,7 @@ from rasa_chattigo.sandbox.faults import FaultPlan
 from rasa_chattigo.sandbox.handoff import AGENT, Handoffs, describe_control
 from rasa_chattigo.sandbox.page_routes import PageRoutes
 from rasa_chattigo.sandbox.sandbox_routes import SandboxRoutes
+from rasa_chattigo.sandbox.serving import Served, serve_app
 from rasa_chattigo.sandbox.state import OUT, RecordedMessage, SandboxState
 from rasa_chattigo.sandbox.tokens import DEFAULT_TOKEN_TTL, TokenIssuer
 from rasa_chattigo.sandbox.validation import AcceptedSend
@@ -40,39 +38,6 @@ DEFAULT_USERNAME = "demo@sandbox"
 DEFAULT_PASSWORD = "sandbox-password"  # noqa: S105 - a documented local-only default
 DEFAULT_DID = "5492644710400"
 DEFAULT_PEOPLE = {"5492644472542": "Usuario Demo", "5491155551234": "Lucía Gómez"}
-
-
-async def serve_app(
-    app: web.Application, host: str, port: int, **runner_options: Any
-) -> Tuple[web.AppRunner, int]:
-    """Serves `app` on `host`:`port` until the returned runner is cleaned up.
-
-    The socket is bound here, not by aiohttp, so that with port 0 the chosen port is known.
-
-    Args:
-        app: the aiohttp application.
-        host: the address to bind.
-        port: the port to bind; 0 for a free one.
-        **runner_options: more `web.AppRunner` arguments, e.g. `handler_cancellation=True`.
-
-    Returns:
-        The runner (its `cleanup()` stops serving) and the bound port.
-
-    Raises:
-        OSError: the address cannot be bound; nothing is left open.
-    """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner_options)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        await runner.cleanup()
-        raise
-    await web.SockSite(runner, sock).start()
-    return runner, int(sock.getsockname()[1])
 
 
 def _accounts(
@@ -95,7 +60,7 @@ def _accounts(
     return accounts, numbers
 
 
-class Sandbox:
+class Sandbox(Served):
     """A local Chattigo: serve it, point the channel's `base_url` at `url`, inspect `state`.
 
     Use inside a running event loop::
@@ -258,15 +223,3 @@ class Sandbox:
             runner, self._runner = self._runner, None
             await runner.cleanup()
             logger.info("Sandbox: stopped")
-
-    async def __aenter__(self) -> "Sandbox":
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.stop()

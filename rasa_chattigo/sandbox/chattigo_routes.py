@@ -3,7 +3,7 @@
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import Any, List, Optional
 
 from aiohttp import web
 
@@ -14,27 +14,17 @@ from rasa_chattigo.sandbox.fields import Fields, NotPermitted
 from rasa_chattigo.sandbox.handoff import CONTROL_KINDS
 from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
 from rasa_chattigo.sandbox.responses import error, inflict, invalid, meta_error, read_json
+from rasa_chattigo.sandbox.route_group import RouteGroup
 from rasa_chattigo.sandbox.state import OUT
 from rasa_chattigo.sandbox.tokens import TokenRejected, token_from_header
 from rasa_chattigo.sandbox.validation import AcceptedSend, validate_send
 from rasa_chattigo.sandbox.whatsapp import new_wamid
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.sandbox.app import Sandbox
-
 logger = logging.getLogger(__name__)
 
 
-class ChattigoRoutes:
-    """Handlers of the paths Chattigo serves under its base URL.
-
-    Args:
-        sandbox: the running sandbox (state, tokens, faults, status notifier).
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
-        self.state = sandbox.state
+class ChattigoRoutes(RouteGroup):
+    """Handlers of the paths Chattigo serves under its base URL."""
 
     def routes(self) -> List[web.RouteDef]:
         """The route table."""

@@ -5,8 +5,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, Iterator, List
@@ -79,22 +77,6 @@ requires_nlu = pytest.mark.skipif(
 )
 #: Where `rasa train` leaves a bot's models: Rasa Pro cannot load what Rasa 3.6 trains.
 MODELS = "models/pro" if RASA_PRO else "models"
-#: The demo bot, and a slow one (its actions sleep `SLOW_BOT_SECONDS`), for end-to-end tests.
-PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / MODELS / "current.tar.gz"
-SLOW_PROJECT = ROOT / "bot_project" / "slow"
-SLOW_MODEL = SLOW_PROJECT / MODELS / "slow.tar.gz"
-SLOW_REPLY = "Listo, ya lo procesé."
-
-
-def ensure_model(project: Path, model: Path) -> Path:
-    """The `model` of the bot in `project`: `make test` trains it; trained here if it has not."""
-    if not model.exists():
-        subprocess.run(
-            [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
-             model.name[: -len(".tar.gz")], "--out", MODELS, "--quiet"],
-            cwd=project, check=True)
-    return model
 
 
 class Collector:

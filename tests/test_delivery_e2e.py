@@ -15,20 +15,8 @@ import yaml
 from rasa_chattigo.devtools._stack import LocalStack
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
-from conftest import (
-    DID,
-    MODEL,
-    PROJECT,
-    SLOW_MODEL,
-    SLOW_PROJECT,
-    SLOW_REPLY,
-    ensure_model,
-    requires_nlu,
-    requires_postgres,
-    requires_rasa_cli,
-    requires_redis,
-    server_logs,
-)
+from bots import DID, MODEL, PROJECT, SLOW_MODEL, SLOW_PROJECT, SLOW_REPLY, ensure_model
+from conftest import requires_nlu, requires_postgres, requires_rasa_cli, requires_redis, server_logs
 
 #: How long Chattigo refuses every send in the outage test: far beyond the client's quick
 #: retries (3 attempts, 0.5 s then 1 s apart), so only the outbox can deliver the replies.

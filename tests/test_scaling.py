@@ -13,20 +13,8 @@ import yaml
 from rasa_chattigo.devtools._stack import LocalStack
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
-from conftest import (
-    DID,
-    MODEL,
-    PROJECT,
-    SLOW_MODEL,
-    SLOW_PROJECT,
-    SLOW_REPLY,
-    ensure_model,
-    requires_nlu,
-    requires_postgres,
-    requires_rasa_cli,
-    requires_redis,
-    server_logs,
-)
+from bots import DID, MODEL, PROJECT, SLOW_MODEL, SLOW_PROJECT, SLOW_REPLY, ensure_model
+from conftest import requires_nlu, requires_postgres, requires_rasa_cli, requires_redis, server_logs
 
 pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 

@@ -1,7 +1,6 @@
-"""The only module that speaks HTTP to Chattigo: login, token cache, retries, send, register."""
+"""The only module that speaks HTTP to Chattigo: login, retries, send, register."""
 
 import asyncio
-import http.cookiejar
 import logging
 import random
 import time
@@ -10,10 +9,11 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, TypeVar
 
 import httpx
 
-from rasa_chattigo._transport import AiohttpTransport
+from rasa_chattigo._answers import raise_for_status, waits_too_long
+from rasa_chattigo._tokens import TokenCache
+from rasa_chattigo._transport import new_http_client
 from rasa_chattigo.errors import (
     AuthenticationError,
-    ChattigoAPIError,
     ChattigoError,
     RateLimited,
     ServerError,
@@ -45,12 +45,6 @@ class CredentialsProvider(Protocol):
         ...
 
 
-@dataclass
-class _Token:
-    value: str
-    obtained: float
-
-
 class ChattigoClient:
     """Talks to one Chattigo base URL on behalf of any number of business numbers.
 
@@ -75,11 +69,10 @@ class ChattigoClient:
         self._credentials = credentials
         self._http = http
         self._owns_http = http is None
-        self._clock = clock
         self._sleep = sleep
-        self._tokens: Dict[str, _Token] = {}
+        lifetime = min(settings.token_refresh_seconds, settings.token_ttl_seconds)
+        self._tokens = TokenCache(lifetime, clock)
         self._urls: Dict[str, httpx.URL] = {}
-        self._login_locks: Dict[str, asyncio.Lock] = {}
         self.logins = 0
 
     @property
@@ -93,18 +86,13 @@ class ChattigoClient:
         return self._credentials
 
     def __repr__(self) -> str:
-        return f"ChattigoClient(base_url={self._settings.base_url!r}, dids={sorted(self._tokens)})"
+        return f"ChattigoClient(base_url={self._settings.base_url!r}, dids={self._tokens.dids()})"
 
     @property
     def http(self) -> httpx.AsyncClient:
         """The pooled HTTP client, created on first use inside the running loop."""
         if self._http is None:
-            _quiet_request_log()
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._settings.timeout), cookies=_NoCookies(),
-                transport=AiohttpTransport(max_connections=100),
-                headers={"User-Agent": "rasa-chattigo"},
-            )
+            self._http = new_http_client(self._settings.timeout)
         return self._http
 
     async def aclose(self) -> None:
@@ -115,12 +103,11 @@ class ChattigoClient:
 
     async def login(self, did: str) -> str:
         """The bearer token of `did`: cached, refreshed before it expires, one login at a time."""
-        token = self._fresh_token(did)
+        token = self._tokens.fresh(did)
         if token is not None:
             return token
-        lock = self._login_locks.setdefault(did, asyncio.Lock())
-        async with lock:
-            token = self._fresh_token(did)
+        async with self._tokens.lock(did):
+            token = self._tokens.fresh(did)
             if token is not None:
                 return token
             creds = await self._credentials.get(did)
@@ -132,27 +119,14 @@ class ChattigoClient:
                 value = None
             if not isinstance(value, str) or not value:
                 raise AuthenticationError(answer.status_code, "login answer has no access_token")
-            self._tokens[did] = _Token(value, self._clock())
+            self._tokens.store(did, value)
             self.logins += 1
             logger.info("Logged in to Chattigo for DID %s", shown(did))
             return value
 
-    def _fresh_token(self, did: str) -> Optional[str]:
-        token = self._tokens.get(did)
-        lifetime = min(self._settings.token_refresh_seconds, self._settings.token_ttl_seconds)
-        if token and self._clock() - token.obtained < lifetime:
-            return token.value
-        return None
-
     def forget(self, did: str) -> None:
         """Drops the cached token of `did`: the next request logs in again."""
-        self._tokens.pop(did, None)
-
-    def _drop_token(self, did: str, value: str) -> None:
-        # Only the first of many concurrent 401s drops the token, so an expiry costs one login.
-        token = self._tokens.get(did)
-        if token is not None and token.value == value:
-            del self._tokens[did]
+        self._tokens.forget(did)
 
     async def send(self, did: str, request: OutboundRequest) -> None:
         """Sends one message, retrying as the policy says; the same `id` on every attempt.
@@ -179,7 +153,7 @@ class ChattigoClient:
                                     headers={"Authorization": token})
             except AuthenticationError:
                 # Neither form took this token: it may have expired early. One fresh login.
-                self._drop_token(did, token)
+                self._tokens.drop(did, token)
                 await self._authorised("PATCH", did, "/webhooks/inbound", json=body, what=what)
 
     async def _authorised(self, method: str, did: str, path: str, *, json: Any, what: str) -> None:
@@ -192,7 +166,7 @@ class ChattigoClient:
                 await self._request(method, path, json=json, token=token, what=what)
                 return
             except AuthenticationError:
-                self._drop_token(did, token)
+                self._tokens.drop(did, token)
                 if attempt == renewals:
                     raise
                 token = await self.login(did)
@@ -216,7 +190,7 @@ class ChattigoClient:
             try:
                 return await self._attempt(method, path, json=json, headers=headers)
             except (ServerError, RateLimited, TransportError) as exc:
-                if attempt == attempts or _waits_too_long(exc, self._settings):
+                if attempt == attempts or waits_too_long(exc, self._settings):
                     raise  # a Retry-After beyond max_backoff_seconds is the outbox's to honour
                 delay = self._backoff(attempt, exc)
                 logger.warning(
@@ -234,7 +208,7 @@ class ChattigoClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot reach {self._settings.base_url + path} "
                                  f"({type(exc).__name__})") from None
-        _raise_for_status(answer)
+        raise_for_status(answer)
         return answer
 
     def _url(self, path: str) -> httpx.URL:
@@ -250,66 +224,6 @@ class ChattigoClient:
         ceiling = min(self._settings.backoff_seconds * 2 ** (attempt - 1),
                       self._settings.max_backoff_seconds)
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-
-
-def _waits_too_long(exc: ChattigoError, settings: ChattigoSettings) -> bool:
-    retry_after = getattr(exc, "retry_after", None)
-    return retry_after is not None and retry_after > settings.max_backoff_seconds
-
-
-class _NoCookies(http.cookiejar.CookieJar):
-    """Keeps no cookies: Chattigo authenticates with the bearer token alone.
-
-    httpx reads every answer's cookies into the jar; skipping that was a seventh of a send's CPU.
-    """
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        """Ignores the answer's cookies."""
-
-
-def _quiet_request_log() -> None:
-    """Keeps httpx's one INFO line per request (here: per reply) out of the log.
-
-    Only when nobody set the `httpx` logger's level: set it to INFO to see them again. Under
-    Rasa's log handlers that line cost a tenth of a reply's CPU.
-    """
-    http_logger = logging.getLogger("httpx")
-    if http_logger.level == logging.NOTSET:
-        http_logger.setLevel(logging.WARNING)
-
-
-def _raise_for_status(answer: httpx.Response) -> None:
-    status = answer.status_code
-    if status < 300:
-        return
-    reason = _reason(answer)
-    if status == 429:
-        raise RateLimited(status, reason, retry_after=_retry_after(answer))
-    if status >= 500:
-        raise ServerError(status, reason)
-    if status == 401 or (status == 400 and answer.request.url.path.endswith("/login")):
-        raise AuthenticationError(status, reason)
-    raise ChattigoAPIError(status, reason)
-
-
-def _reason(answer: httpx.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return answer.text[:200] or answer.reason_phrase
-    if isinstance(body, dict):
-        for key in ("reason", "message", "error", "detail"):
-            if isinstance(body.get(key), str):
-                return body[key][:200]
-    return str(body)[:200]
-
-
-def _retry_after(answer: httpx.Response) -> Optional[float]:
-    raw = answer.headers.get("Retry-After")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def run_with_client(

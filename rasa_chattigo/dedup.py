@@ -196,7 +196,19 @@ def create_dedup_store(
             max_entries=max_entries,
             max_bytes=max_bytes,
         )
-    if not text.lower().startswith(("redis://", "rediss://", "unix://")):
+    return _redis_store(text, ttl_seconds, inflight_ttl_seconds, namespace, owner, lease_seconds)
+
+
+def _redis_store(
+    url: str,
+    ttl_seconds: float,
+    inflight_ttl_seconds: float,
+    namespace: str,
+    owner: Optional[str],
+    lease_seconds: float,
+) -> RedisDedupStore:
+    """The Redis store at `url`; a ConfigError naming `dedup_store` when it cannot be one."""
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("dedup_store", "must be 'memory' or a redis://, rediss:// or unix:// URL")
     try:
         import redis.asyncio  # noqa: F401
@@ -204,7 +216,7 @@ def create_dedup_store(
         raise ConfigError("dedup_store", "a Redis URL needs the 'redis' package") from None
     try:
         return RedisDedupStore.from_url(
-            text,
+            url,
             ttl_seconds=ttl_seconds,
             inflight_ttl_seconds=inflight_ttl_seconds,
             namespace=namespace,
@@ -212,7 +224,7 @@ def create_dedup_store(
             lease_seconds=lease_seconds,
         )
     except ValueError as exc:
-        raise ConfigError("dedup_store", f"bad Redis URL {safe_url(text)}: {exc}") from None
+        raise ConfigError("dedup_store", f"bad Redis URL {safe_url(url)}: {exc}") from None
 
 
 def dedup_store_from_settings(

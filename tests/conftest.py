@@ -7,7 +7,7 @@ import shutil
 import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator, Dict, Iterator, List
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from rasa_chattigo.compat.rasa_api import RASA_PRO
 from rasa_chattigo.compat.sanic_api import serve_sanic  # noqa: F401 - re-exported for the tests
 from rasa_chattigo.sandbox import Sandbox
+from rasa_chattigo.sandbox.receiver import WebhookReceiver
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -189,6 +190,36 @@ async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client for the `sandbox` fixture, logged in as USERNAME."""
     async with logged_in(sandbox) as http:
         yield http
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A running WebhookReceiver on 127.0.0.1, recording what a sandbox posts to it."""
+    async with WebhookReceiver() as running:
+        yield running
+
+
+@asynccontextmanager
+async def sandbox_posting_to(receiver: WebhookReceiver, **options: Any) -> AsyncIterator[Sandbox]:
+    """A running `one_user_sandbox(**options)` that posts the webhooks of DID to `receiver`."""
+    async with one_user_sandbox(**options) as running:
+        running.state.webhooks[DID] = receiver.url()
+        yield running
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """A headless Chromium for one module's browser tests (see `webchat.py`), quit after them."""
+    from webchat import new_driver
+
+    browser = new_driver()
+    try:
+        yield browser
+    finally:
+        browser.quit()
 
 
 def parsing_settings(**extra: Any) -> Any:

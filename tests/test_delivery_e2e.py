@@ -3,12 +3,9 @@
 import asyncio
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Dict, List
 
 import httpx
@@ -18,36 +15,14 @@ import yaml
 from rasa_chattigo.devtools._stack import LocalStack
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
-from conftest import (
-    MODELS,
-    requires_nlu,
-    requires_postgres,
-    requires_rasa_cli,
-    requires_redis,
-    server_logs,
-)
+from bots import DID, MODEL, PROJECT, SLOW_MODEL, SLOW_PROJECT, SLOW_REPLY, ensure_model
+from conftest import requires_nlu, requires_postgres, requires_rasa_cli, requires_redis, server_logs
 
-ROOT = Path(__file__).resolve().parent.parent
-SLOW_PROJECT = ROOT / "bot_project" / "slow"
-SLOW_MODEL = SLOW_PROJECT / MODELS / "slow.tar.gz"
-PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / MODELS / "current.tar.gz"
-DID = "5492644710400"
-SLOW_REPLY = "Listo, ya lo procesé."
 #: How long Chattigo refuses every send in the outage test: far beyond the client's quick
 #: retries (3 attempts, 0.5 s then 1 s apart), so only the outbox can deliver the replies.
 OUTAGE_SECONDS = 20.0
 
 pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
-
-
-def ensure_model(project: Path, model: Path) -> Path:
-    if not model.exists():
-        subprocess.run(
-            [str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
-             model.name[: -len(".tar.gz")], "--out", MODELS, "--quiet"],
-            cwd=project, check=True)
-    return model
 
 
 def make_stack(name: str, *, slow: bool = True, **settings: Any) -> LocalStack:

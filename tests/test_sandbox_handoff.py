@@ -2,13 +2,12 @@
 
 from typing import Any, AsyncIterator, Dict
 
-import httpx
 import pytest
 
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.receiver import WebhookReceiver
 
-from conftest import DID, USER, logged_in, one_user_sandbox
+from conftest import DID, USER, sandbox_posting_to
 
 AGENT = f"/sandbox/agent/{DID}/{USER}"
 
@@ -20,22 +19,9 @@ def control_send(kind: str, **extra: Any) -> Dict[str, Any]:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as running:
-        yield running
-
-
-@pytest.fixture
 async def sandbox(receiver: WebhookReceiver) -> AsyncIterator[Sandbox]:
-    async with one_user_sandbox() as running:
-        running.state.webhooks[DID] = receiver.url()
+    async with sandbox_posting_to(receiver) as running:
         yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with logged_in(sandbox) as http:
-        yield http
 
 
 @pytest.mark.parametrize(("kind", "extra", "holder", "text"), [

@@ -9,26 +9,13 @@ import pytest
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.receiver import WebhookReceiver
 
-from conftest import DID, USER, logged_in, one_user_sandbox, text_send
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as running:
-        yield running
+from conftest import DID, USER, one_user_sandbox, sandbox_posting_to, text_send
 
 
 @pytest.fixture
 async def sandbox(receiver: WebhookReceiver) -> AsyncIterator[Sandbox]:
-    async with one_user_sandbox(bot_name="Aynux", people={USER: "Ana"}) as running:
-        running.state.webhooks[DID] = receiver.url()
+    async with sandbox_posting_to(receiver, bot_name="Aynux", people={USER: "Ana"}) as running:
         yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with logged_in(sandbox) as http:
-        yield http
 
 
 async def read_frames(http: httpx.AsyncClient, count: int,

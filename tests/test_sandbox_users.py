@@ -9,7 +9,15 @@ import pytest
 from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.receiver import WebhookReceiver
 
-from conftest import DID, USER, load_fixture, logged_in, one_user_sandbox, text_send
+from conftest import (
+    DID,
+    USER,
+    load_fixture,
+    logged_in,
+    one_user_sandbox,
+    sandbox_posting_to,
+    text_send,
+)
 
 
 def fixture(name: str) -> Dict[str, Any]:
@@ -279,8 +287,7 @@ async def test_messages_lists_only_accepted_sends(client: httpx.AsyncClient) -> 
 
 
 async def test_statuses_are_posted_when_enabled(receiver: WebhookReceiver) -> None:
-    async with one_user_sandbox(statuses=True, status_delay=0) as sandbox:
-        sandbox.state.webhooks[DID] = receiver.url()
+    async with sandbox_posting_to(receiver, statuses=True, status_delay=0) as sandbox:
         async with logged_in(sandbox) as http:
             await bot_says(http, "m-1", "hola")
             received = await receiver.wait_for(3)

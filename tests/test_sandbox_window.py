@@ -9,26 +9,14 @@ from rasa_chattigo.sandbox import Sandbox
 from rasa_chattigo.sandbox.receiver import WebhookReceiver
 from rasa_chattigo.sandbox.window import MovableClock, parse_span
 
-from conftest import DID, USER, Clock, load_fixture, logged_in, one_user_sandbox, text_send
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    async with WebhookReceiver() as running:
-        yield running
+from conftest import DID, USER, Clock, load_fixture, logged_in, sandbox_posting_to, text_send
 
 
 @pytest.fixture
 async def sandbox(receiver: WebhookReceiver) -> AsyncIterator[Sandbox]:
-    async with one_user_sandbox(window=True, status_delay=0, clock=Clock(1_800_000_000)) as running:
-        running.state.webhooks[DID] = receiver.url()
+    options = {"window": True, "status_delay": 0, "clock": Clock(1_800_000_000)}
+    async with sandbox_posting_to(receiver, **options) as running:
         yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with logged_in(sandbox) as http:
-        yield http
 
 
 def statuses(receiver: WebhookReceiver) -> List[Dict[str, Any]]:

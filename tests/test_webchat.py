@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from conftest import DID, OTHER_DID, PASSWORD, USERNAME
-from webchat import LONG_TEXT, World, new_driver, requires_browser
+from webchat import LONG_TEXT, World, requires_browser
 
 pytestmark = requires_browser
 
@@ -21,15 +21,6 @@ def world() -> Iterator[World]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    browser = new_driver()
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 class Page:

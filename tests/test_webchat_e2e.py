@@ -8,7 +8,7 @@ from rasa_chattigo.devtools._stack import LocalStack
 
 from conftest import requires_nlu, requires_rasa_cli, server_logs
 from test_e2e import DID, PROJECT, ensure_model
-from webchat import NO_BROWSER, native_credentials, new_driver, requires_browser
+from webchat import NO_BROWSER, native_credentials, requires_browser
 
 pytest.importorskip("selenium", reason=NO_BROWSER)
 from selenium.webdriver.common.by import By
@@ -30,15 +30,6 @@ def stack() -> Iterator[LocalStack]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    browser = new_driver()
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def open_chat(driver: Any, stack: LocalStack, phone: str) -> WebDriverWait:

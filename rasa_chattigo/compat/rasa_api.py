@@ -161,15 +161,33 @@ async def update_conversation(
     # Rasa waits 1 s between two looks at a busy lock; a pause should follow its turn sooner.
     async with agent.lock_store.lock(sender_id, wait_time_in_seconds=LOCK_POLL_SECONDS):
         tracker = await processor.get_tracker(sender_id)
-        added = not only_if_paused or tracker.is_paused()
-        if added:
-            for event in events:
-                tracker.update(event, processor.domain)
-        if intent is None or intent not in processor.domain.intents:
-            await processor.save_tracker(tracker)
-            return added, False
-        await processor.trigger_external_user_uttered(intent, entities or {}, tracker, output)
-        return added, True
+        added = _add_events(tracker, events, processor.domain, only_if_paused)
+        return added, await _trigger_or_save(processor, tracker, intent, entities, output)
+
+
+def _add_events(tracker: Any, events: List[Event], domain: Any, only_if_paused: bool) -> bool:
+    """Adds `events` to `tracker` (only while it is paused, if asked); whether they were added."""
+    if only_if_paused and not tracker.is_paused():
+        return False
+    for event in events:
+        tracker.update(event, domain)
+    return True
+
+
+async def _trigger_or_save(
+    processor: Any,
+    tracker: Any,
+    intent: Optional[str],
+    entities: Optional[Dict[str, Any]],
+    output: Any,
+) -> bool:
+    """Triggers `intent` on `tracker` (which saves it), or just saves it when the domain lacks
+    the intent; whether the intent was triggered."""
+    if intent is None or intent not in processor.domain.intents:
+        await processor.save_tracker(tracker)
+        return False
+    await processor.trigger_external_user_uttered(intent, entities or {}, tracker, output)
+    return True
 
 
 #: Errors a bot's turn raises when a store it uses is down for now, by (module, class) along

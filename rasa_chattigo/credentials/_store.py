@@ -4,13 +4,10 @@ import asyncio
 import functools
 import logging
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, TypeVar
 
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from rasa_chattigo.credentials._crypto import ENC_PREFIX, Keyring, Secret
 from rasa_chattigo.credentials._records import (
@@ -18,16 +15,13 @@ from rasa_chattigo.credentials._records import (
     StoredCredentials,
     TTLCache,
     check_fields,
-    credentials_table,
     info_from_row,
-    make_engine,
-    metadata,
     token_of,
 )
+from rasa_chattigo.credentials._table import CredentialsTable
 from rasa_chattigo.errors import (
     CredentialNotFound,
     DuplicateCredential,
-    StoreError,
     UnknownBusinessNumber,
 )
 from rasa_chattigo.settings import safe_url
@@ -68,35 +62,22 @@ class CredentialStore:
         self.url = safe_url(url)
         self.keyring = keyring if keyring is not None else Keyring()
         self._utcnow = utcnow
-        self._engine = make_engine(url)
+        self._table = CredentialsTable(url)
         self._cache = TTLCache(cache_seconds, clock)
 
     def __repr__(self) -> str:
         return f"CredentialStore(url={self.url!r}, keyring={self.keyring!r})"
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            cause = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
-            raise StoreError(
-                f"credentials store {self.url}: cannot {doing}: {cause[0] if cause else exc}"
-            ) from None
 
     def _invalidate(self) -> None:
         self._cache.clear()
 
     def create_all(self) -> None:
         """Creates the `chattigo_credentials` table when it does not exist yet."""
-        with self._errors("create the table"):
-            metadata.create_all(self._engine, checkfirst=True)
+        self._table.create()
 
     def close(self) -> None:
         """Closes pooled connections."""
-        self._engine.dispose()
+        self._table.dispose()
 
     def _encrypt(self, password: str) -> str:
         return ENC_PREFIX + self.keyring.encrypt(password)
@@ -105,10 +86,7 @@ class CredentialStore:
         hit, row = self._cache.get(("row", did))
         if hit:
             return row
-        with self._errors(f"read DID {did}"), self._engine.connect() as conn:
-            row = conn.execute(
-                select(credentials_table).where(credentials_table.c.did == did)
-            ).first()
+        row = self._table.row(did)
         self._cache.put(("row", did), row)
         return row
 
@@ -141,10 +119,8 @@ class CredentialStore:
         now = self._utcnow()
         values.update(created_at=now, updated_at=now)
         try:
-            with self._errors(f"add DID {did}"), self._engine.begin() as conn:
-                conn.execute(insert(credentials_table).values(**values))
-        except IntegrityError:
-            raise DuplicateCredential(did) from None
+            if not self._table.insert(did, values):
+                raise DuplicateCredential(did)
         finally:
             self._invalidate()
         logger.info("Stored Chattigo credentials for DID %s", did)
@@ -171,18 +147,14 @@ class CredentialStore:
 
     def list(self) -> List[CredentialInfo]:
         """Every stored number, enabled or not, ordered by DID; no passwords."""
-        with self._errors("list credentials"), self._engine.connect() as conn:
-            rows = conn.execute(select(credentials_table).order_by(credentials_table.c.did)).all()
-        return [info_from_row(row) for row in rows]
+        return [info_from_row(row) for row in self._table.rows()]
 
     def enabled_dids(self) -> List[str]:
         """The DIDs of enabled rows, sorted; cached like `get`."""
         hit, dids = self._cache.get("dids")
         if hit:
             return list(dids)
-        query = select(credentials_table.c.did).where(credentials_table.c.enabled.is_(True))
-        with self._errors("list enabled DIDs"), self._engine.connect() as conn:
-            dids = sorted(conn.execute(query).scalars().all())
+        dids = self._table.enabled_dids()
         self._cache.put("dids", dids)
         return list(dids)
 
@@ -197,11 +169,9 @@ class CredentialStore:
         if "password" in values:
             values["password_encrypted"] = self._encrypt(values.pop("password"))
         values["updated_at"] = self._utcnow()
-        query = update(credentials_table).where(credentials_table.c.did == did).values(**values)
         try:
-            with self._errors(f"update DID {did}"), self._engine.begin() as conn:
-                if conn.execute(query).rowcount == 0:
-                    raise CredentialNotFound(did)
+            if not self._table.update(did, values):
+                raise CredentialNotFound(did)
         finally:
             self._invalidate()
         logger.info("Updated Chattigo credentials for DID %s (%s)", did,
@@ -214,11 +184,9 @@ class CredentialStore:
         Raises:
             CredentialNotFound: when the DID is not stored.
         """
-        query = delete(credentials_table).where(credentials_table.c.did == did)
         try:
-            with self._errors(f"remove DID {did}"), self._engine.begin() as conn:
-                if conn.execute(query).rowcount == 0:
-                    raise CredentialNotFound(did)
+            if not self._table.delete(did):
+                raise CredentialNotFound(did)
         finally:
             self._invalidate()
         logger.info("Removed Chattigo credentials for DID %s", did)
@@ -237,22 +205,19 @@ class CredentialStore:
             CredentialError: naming the DID whose password no key opens; nothing is changed.
         """
         keyring = new_keyring.merged(self.keyring) if new_keyring is not None else self.keyring
-        table = credentials_table
+
+        def reencrypt(did: str, stored: str) -> str:
+            what = f"password of DID {did}"
+            return ENC_PREFIX + keyring.reencrypt(token_of(stored), what=what)
+
         try:
-            with self._errors("re-encrypt credentials"), self._engine.begin() as conn:
-                query = select(table.c.id, table.c.did, table.c.password_encrypted)
-                rows = conn.execute(query).all()
-                for row in rows:
-                    what = f"password of DID {row.did}"
-                    fresh = keyring.reencrypt(token_of(row.password_encrypted), what=what)
-                    conn.execute(update(table).where(table.c.id == row.id).values(
-                        password_encrypted=ENC_PREFIX + fresh))
+            count = self._table.rewrite_passwords(reencrypt)
         finally:
             self._invalidate()
         self.keyring = keyring
-        logger.info("Re-encrypted %d stored password(s) under key %s", len(rows),
+        logger.info("Re-encrypted %d stored password(s) under key %s", count,
                     keyring.fingerprints[0] if keyring else None)
-        return len(rows)
+        return count
 
     # Async wrappers: the blocking calls run in the default executor; cache hits do not.
 

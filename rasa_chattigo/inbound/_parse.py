@@ -1,7 +1,7 @@
 """Webhook JSON from Chattigo (Cloud API envelope or legacy flat format) to bot messages; pure."""
 
 import time
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._cloud import CLOUD_API_OBJECT, parse_cloud
@@ -45,18 +45,22 @@ def parse_webhook(
         raise InvalidPayload("body", f"must be a JSON object, got {json_type(body)}")
     body = clean_json(body)
     batch = Batch(settings, int(time.time()) if received_at is None else received_at)
-    if "object" in body:
-        data_format = "cloud_api"
-        parse_cloud(body, batch)
-    elif any(key in body for key in LEGACY_KEYS):
-        data_format = "legacy"
-        batch.guarded(parse_legacy, body, batch)
-    else:
-        raise InvalidPayload(
-            "object",
-            "is missing: the body is neither a WhatsApp Cloud API webhook "
-            f"(object '{CLOUD_API_OBJECT}') nor a legacy Chattigo message (msisdn, did)",
-        )
+    data_format = _parse_into(body, batch)
     return ParsedWebhook(
         batch.messages, batch.statuses, batch.problems, batch.ignored, batch.errors, data_format
+    )
+
+
+def _parse_into(body: Dict[str, Any], batch: Batch) -> str:
+    """Parses `body` into `batch` by its format; the format's name (`cloud_api` or `legacy`)."""
+    if "object" in body:
+        parse_cloud(body, batch)
+        return "cloud_api"
+    if any(key in body for key in LEGACY_KEYS):
+        batch.guarded(parse_legacy, body, batch)
+        return "legacy"
+    raise InvalidPayload(
+        "object",
+        "is missing: the body is neither a WhatsApp Cloud API webhook "
+        f"(object '{CLOUD_API_OBJECT}') nor a legacy Chattigo message (msisdn, did)",
     )

@@ -2,7 +2,7 @@
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, List
+from typing import List
 
 from aiohttp import web
 
@@ -11,11 +11,9 @@ from rasa_chattigo.sandbox.delivery import DeliveryError
 from rasa_chattigo.sandbox.fields import DIGITS, Fields
 from rasa_chattigo.sandbox.handoff import AGENT
 from rasa_chattigo.sandbox.responses import error, invalid, read_json
+from rasa_chattigo.sandbox.route_group import RouteGroup
 from rasa_chattigo.sandbox.state import IN, OUT
 from rasa_chattigo.sandbox.whatsapp import build_legacy_webhook
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.sandbox.app import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +21,8 @@ AGENT_NAME = "Agente"
 _NOTES = {"transfer": "[el agente devolvió el chat al bot]", "close": "[Chattigo cerró el chat]"}
 
 
-class AgentRoutes:
-    """Handlers of `/sandbox/agent/{did}/{msisdn}/...`.
-
-    Args:
-        sandbox: the running sandbox.
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
-        self.state = sandbox.state
+class AgentRoutes(RouteGroup):
+    """Handlers of `/sandbox/agent/{did}/{msisdn}/...`."""
 
     def routes(self) -> List[web.RouteDef]:
         """The route table."""

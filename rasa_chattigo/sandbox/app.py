@@ -2,9 +2,7 @@
 
 import datetime
 import logging
-import socket
 import time
-from types import TracebackType
 from typing import (
     Any,
     AsyncIterator,
@@ -15,7 +13,6 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Type,
 )
 
 from aiohttp import web
@@ -29,6 +26,7 @@ from rasa_chattigo.sandbox.faults import FaultPlan
 from rasa_chattigo.sandbox.handoff import AGENT, Handoffs, describe_control
 from rasa_chattigo.sandbox.page_routes import PageRoutes
 from rasa_chattigo.sandbox.sandbox_routes import SandboxRoutes
+from rasa_chattigo.sandbox.serving import Served, serve_app
 from rasa_chattigo.sandbox.state import OUT, RecordedMessage, SandboxState
 from rasa_chattigo.sandbox.tokens import DEFAULT_TOKEN_TTL, TokenIssuer
 from rasa_chattigo.sandbox.validation import AcceptedSend
@@ -42,40 +40,27 @@ DEFAULT_DID = "5492644710400"
 DEFAULT_PEOPLE = {"5492644472542": "Usuario Demo", "5491155551234": "Lucía Gómez"}
 
 
-async def serve_app(
-    app: web.Application, host: str, port: int, **runner_options: Any
-) -> Tuple[web.AppRunner, int]:
-    """Serves `app` on `host`:`port` until the returned runner is cleaned up.
-
-    The socket is bound here, not by aiohttp, so that with port 0 the chosen port is known.
-
-    Args:
-        app: the aiohttp application.
-        host: the address to bind.
-        port: the port to bind; 0 for a free one.
-        **runner_options: more `web.AppRunner` arguments, e.g. `handler_cancellation=True`.
-
-    Returns:
-        The runner (its `cleanup()` stops serving) and the bound port.
+def _accounts(
+    users: Optional[Mapping[str, str]], dids: Optional[Mapping[str, Sequence[str]]]
+) -> Tuple[Dict[str, str], Dict[str, List[str]]]:
+    """The users (default the demo one) and the business numbers each may use, checked.
 
     Raises:
-        OSError: the address cannot be bound; nothing is left open.
+        ValueError: numbers given for an unknown user, or a number that is not all digits.
     """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner_options)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        await runner.cleanup()
-        raise
-    await web.SockSite(runner, sock).start()
-    return runner, int(sock.getsockname()[1])
+    accounts = dict(users or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
+    numbers: Dict[str, List[str]] = {u: [DEFAULT_DID] for u in accounts}
+    numbers.update({u: list(d) for u, d in (dids or {}).items()})
+    for username, owned in numbers.items():
+        if username not in accounts:
+            raise ValueError(f"dids given for unknown user {username!r}")
+        for did in owned:
+            if not did.isdigit():
+                raise ValueError(f"business number {did!r} must contain digits only")
+    return accounts, numbers
 
 
-class Sandbox:
+class Sandbox(Served):
     """A local Chattigo: serve it, point the channel's `base_url` at `url`, inspect `state`.
 
     Use inside a running event loop::
@@ -116,15 +101,7 @@ class Sandbox:
         bot_name: Optional[str] = None,
         people: Optional[Mapping[str, str]] = None,
     ) -> None:
-        users = dict(users or {DEFAULT_USERNAME: DEFAULT_PASSWORD})
-        numbers: Dict[str, List[str]] = {u: [DEFAULT_DID] for u in users}
-        numbers.update({u: list(d) for u, d in (dids or {}).items()})
-        for username, owned in numbers.items():
-            if username not in users:
-                raise ValueError(f"dids given for unknown user {username!r}")
-            for did in owned:
-                if not did.isdigit():
-                    raise ValueError(f"business number {did!r} must contain digits only")
+        users, numbers = _accounts(users, dids)
         self.clock = MovableClock(clock)
         self.events = EventLog()
         self.state = SandboxState(users=users, dids=numbers, clock=self.clock)
@@ -246,15 +223,3 @@ class Sandbox:
             runner, self._runner = self._runner, None
             await runner.cleanup()
             logger.info("Sandbox: stopped")
-
-    async def __aenter__(self) -> "Sandbox":
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.stop()

@@ -3,38 +3,28 @@
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import Any, List, Optional
 
 from aiohttp import web
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.logsafe import redact_url
-from rasa_chattigo.sandbox.cloud import validate_cloud
+from rasa_chattigo.sandbox.cloud import CloudSend, validate_cloud
 from rasa_chattigo.sandbox.fields import Fields, NotPermitted
 from rasa_chattigo.sandbox.handoff import CONTROL_KINDS
 from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
 from rasa_chattigo.sandbox.responses import error, inflict, invalid, meta_error, read_json
+from rasa_chattigo.sandbox.route_group import RouteGroup
 from rasa_chattigo.sandbox.state import OUT
 from rasa_chattigo.sandbox.tokens import TokenRejected, token_from_header
-from rasa_chattigo.sandbox.validation import validate_send
+from rasa_chattigo.sandbox.validation import AcceptedSend, validate_send
 from rasa_chattigo.sandbox.whatsapp import new_wamid
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.sandbox.app import Sandbox
 
 logger = logging.getLogger(__name__)
 
 
-class ChattigoRoutes:
-    """Handlers of the paths Chattigo serves under its base URL.
-
-    Args:
-        sandbox: the running sandbox (state, tokens, faults, status notifier).
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
-        self.state = sandbox.state
+class ChattigoRoutes(RouteGroup):
+    """Handlers of the paths Chattigo serves under its base URL."""
 
     def routes(self) -> List[web.RouteDef]:
         """The route table."""
@@ -120,21 +110,63 @@ class ChattigoRoutes:
             body = await read_json(request)
             send = validate_send(body, self.state.dids.get(username, []))
         except InvalidPayload as exc:
-            self.state.stats.rejected += 1
-            logger.info("Sandbox: send refused: %s", exc)
-            status = 403 if isinstance(exc, NotPermitted) else 400
-            self.sandbox.refused(body, status, exc)
-            return invalid(exc, status)
-        if not self.state.claim_id(send.did, send.message_id):
-            self.state.stats.duplicate_ids += 1
-            logger.info(
-                "Sandbox: send %s from %s repeated, recorded once", send.message_id, send.did
-            )
+            return invalid(exc, self._rejected(body, exc, "send"))
+        if not self._claim(send):
             return web.Response(status=200)
         self.state.stats.accepted += 1
         if send.kind in CONTROL_KINDS:
             self.sandbox.control(send)
-            return web.Response(status=200)
+        else:
+            self._deliver(send)
+        return web.Response(status=200)
+
+    async def send_cloud(self, request: web.Request) -> web.StreamResponse:
+        """`POST /v15.0/{did}/messages`: a Cloud API send (native buttons and lists)."""
+        try:
+            username = self._user(request, bare_allowed=False)
+        except TokenRejected as exc:
+            return meta_error(401, 190, f"Invalid OAuth access token: {exc}")
+        refusal = await self._fault(request)
+        if refusal is not None:
+            return refusal
+        did = request.match_info["did"]
+        body: Any = None
+        try:
+            self._check_did(username, did)
+            body = await read_json(request)
+            send = validate_cloud(body)
+        except InvalidPayload as exc:
+            status = self._rejected(body, exc, "Cloud API send", did=did)
+            return meta_error(status, 10 if status == 403 else 100, str(exc), exc.field)
+        wamid = self._deliver_cloud(did, send)
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": send.to, "wa_id": send.wa_id}],
+                "messages": [{"id": wamid}],
+            }
+        )
+
+    def _rejected(
+        self, body: Any, exc: InvalidPayload, what: str, did: Optional[str] = None
+    ) -> int:
+        """Counts, logs and shows a refused send; its status (403 when not permitted, else 400)."""
+        self.state.stats.rejected += 1
+        logger.info("Sandbox: %s refused: %s", what, exc)
+        status = 403 if isinstance(exc, NotPermitted) else 400
+        self.sandbox.refused(body, status, exc, did=did)
+        return status
+
+    def _claim(self, send: AcceptedSend) -> bool:
+        """Whether this send's id is new; a repeated one is counted and recorded once."""
+        if self.state.claim_id(send.did, send.message_id):
+            return True
+        self.state.stats.duplicate_ids += 1
+        logger.info("Sandbox: send %s from %s repeated, recorded once", send.message_id, send.did)
+        return False
+
+    def _deliver(self, send: AcceptedSend) -> None:
+        """Records a proprietary send to each recipient and hands it to WhatsApp."""
         text = render_proprietary(send.payload, send.kind)
         for msisdn in send.recipients:
             wamid = new_wamid(msisdn)
@@ -150,32 +182,16 @@ class ChattigoRoutes:
             send.did,
             ",".join(send.recipients),
         )
-        return web.Response(status=200)
 
-    async def send_cloud(self, request: web.Request) -> web.StreamResponse:
-        """`POST /v15.0/{did}/messages`: a Cloud API send (native buttons and lists)."""
-        try:
-            username = self._user(request, bare_allowed=False)
-        except TokenRejected as exc:
-            return meta_error(401, 190, f"Invalid OAuth access token: {exc}")
-        refusal = await self._fault(request)
-        if refusal is not None:
-            return refusal
-        did = request.match_info["did"]
-        body: Any = None
-        try:
-            if not did.isdigit():
-                raise InvalidPayload("did", "must contain digits only (in the path)")
-            if not self.state.may_use(username, did):
-                raise NotPermitted("did", f"business number {did} is not enabled for this user")
-            body = await read_json(request)
-            send = validate_cloud(body)
-        except InvalidPayload as exc:
-            self.state.stats.rejected += 1
-            logger.info("Sandbox: Cloud API send refused: %s", exc)
-            status = 403 if isinstance(exc, NotPermitted) else 400
-            self.sandbox.refused(body, status, exc, did=did)
-            return meta_error(status, 10 if status == 403 else 100, str(exc), exc.field)
+    def _check_did(self, username: str, did: str) -> None:
+        """Refuses a Cloud API path whose business number is malformed or not the user's."""
+        if not did.isdigit():
+            raise InvalidPayload("did", "must contain digits only (in the path)")
+        if not self.state.may_use(username, did):
+            raise NotPermitted("did", f"business number {did} is not enabled for this user")
+
+    def _deliver_cloud(self, did: str, send: CloudSend) -> str:
+        """Records an accepted Cloud API send, hands it to WhatsApp; its new wamid."""
         wamid = new_wamid(send.wa_id)
         self.state.stats.accepted += 1
         text = render_cloud(send.payload)
@@ -187,10 +203,4 @@ class ChattigoRoutes:
         logger.info(
             "Sandbox: accepted Cloud API %s %s from %s to %s", send.kind, wamid, did, send.wa_id
         )
-        return web.json_response(
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": send.to, "wa_id": send.wa_id}],
-                "messages": [{"id": wamid}],
-            }
-        )
+        return wamid

@@ -18,6 +18,13 @@ DEFAULT_PORT = 8090
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the sandbox options to `parser`."""
+    _add_server_arguments(parser)
+    _add_account_arguments(parser)
+    _add_behaviour_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
@@ -25,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PORT,
         help=f"port to bind (default {DEFAULT_PORT}; 0 picks a free one, printed when ready)",
     )
+
+
+def _add_account_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--username",
         default=None,
@@ -48,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TOKEN_TTL,
         help=f"seconds a login token stays valid (default {DEFAULT_TOKEN_TTL})",
     )
+
+
+def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--statuses",
         action="store_true",
@@ -69,7 +82,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level of the sandbox's own log lines on stderr (default INFO)",
     )
-    parser.set_defaults(handler=run)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

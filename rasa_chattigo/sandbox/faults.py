@@ -2,7 +2,7 @@
 
 import random
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.sandbox.fields import Fields
@@ -53,40 +53,36 @@ class FaultPlan:
             raise InvalidPayload(
                 "mode", "give either 'mode' (with 'count') or 'rate' (with 'modes')"
             )
-        retry_after = fields.number("retry_after", required=False)
-        stall_seconds = fields.number("stall_seconds", required=False)
-        if retry_after is not None and retry_after < 0:
-            raise InvalidPayload("retry_after", "must be zero or more seconds")
-        if stall_seconds is not None and not 0 < stall_seconds <= MAX_STALL_SECONDS:
-            raise InvalidPayload(
-                "stall_seconds", f"must be above 0 and at most {MAX_STALL_SECONDS:g}"
-            )
+        retry_after, stall_seconds = _timings(fields)
         if fields.has("mode"):
-            mode = fields.text("mode", choices=MODES)
-            count = fields.number("count", required=False)
-            if count is None:
-                count = 1
-            if count < 1 or count != int(count):
-                raise InvalidPayload("count", "must be a whole number of at least 1")
-            self.clear()
-            self._remaining, self._modes = int(count), [str(mode)]
+            self._fail_next(fields)
         else:
-            rate = fields.number("rate")
-            assert rate is not None
-            if not 0 < rate <= 1:
-                raise InvalidPayload("rate", "must be above 0 and at most 1")
-            modes = fields.items("modes", required=False) or list(MODES)
-            for index, mode in enumerate(modes):
-                if mode not in MODES:
-                    raise InvalidPayload(f"modes.{index}", f"must be one of {', '.join(MODES)}")
-            seed = body.get("seed")
-            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-                raise InvalidPayload("seed", "must be an integer")
-            self.clear()
-            self._rate, self._modes, self._rng = rate, list(modes), random.Random(seed)  # noqa: S311
+            self._fail_fraction(fields, body)
         self._retry_after = 1.0 if retry_after is None else retry_after
         self._stall_seconds = 5.0 if stall_seconds is None else stall_seconds
         return self.describe()
+
+    def _fail_next(self, fields: Fields) -> None:
+        mode = fields.text("mode", choices=MODES)
+        count = fields.number("count", required=False)
+        if count is None:
+            count = 1
+        if count < 1 or count != int(count):
+            raise InvalidPayload("count", "must be a whole number of at least 1")
+        self.clear()
+        self._remaining, self._modes = int(count), [str(mode)]
+
+    def _fail_fraction(self, fields: Fields, body: Any) -> None:
+        rate = fields.number("rate")
+        assert rate is not None
+        if not 0 < rate <= 1:
+            raise InvalidPayload("rate", "must be above 0 and at most 1")
+        modes = _modes(fields)
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise InvalidPayload("seed", "must be an integer")
+        self.clear()
+        self._rate, self._modes, self._rng = rate, modes, random.Random(seed)  # noqa: S311
 
     def clear(self) -> None:
         """No more faults."""
@@ -113,3 +109,21 @@ class FaultPlan:
         else:
             return None
         return Fault(mode, self._retry_after, self._stall_seconds)
+
+
+def _timings(fields: Fields) -> Tuple[Optional[float], Optional[float]]:
+    retry_after = fields.number("retry_after", required=False)
+    stall_seconds = fields.number("stall_seconds", required=False)
+    if retry_after is not None and retry_after < 0:
+        raise InvalidPayload("retry_after", "must be zero or more seconds")
+    if stall_seconds is not None and not 0 < stall_seconds <= MAX_STALL_SECONDS:
+        raise InvalidPayload("stall_seconds", f"must be above 0 and at most {MAX_STALL_SECONDS:g}")
+    return retry_after, stall_seconds
+
+
+def _modes(fields: Fields) -> List[str]:
+    modes = fields.items("modes", required=False) or list(MODES)
+    for index, mode in enumerate(modes):
+        if mode not in MODES:
+            raise InvalidPayload(f"modes.{index}", f"must be one of {', '.join(MODES)}")
+    return list(modes)

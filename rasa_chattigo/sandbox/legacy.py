@@ -68,6 +68,16 @@ def build_legacy_webhook(
     Raises:
         InvalidPayload: unknown kind, unknown field, missing or wrongly typed field.
     """
+    _check_fields(kind, fields)
+    content = _content_fields(kind, message_id or "", fields)
+    return {
+        **_sender_fields(did, msisdn, name, message_id, fields),
+        **content,
+        **_routing_fields(did, fields),
+    }
+
+
+def _check_fields(kind: str, fields: Dict[str, Any]) -> None:
     if kind not in LEGACY_TYPES:
         raise InvalidPayload(
             "type", f"must be one of {', '.join(LEGACY_TYPES)} for the legacy format"
@@ -75,17 +85,32 @@ def build_legacy_webhook(
     for key in fields:
         if key not in _FIELDS[kind] | _COMMON:
             raise InvalidPayload(key, f"is not a field of legacy kind {kind}")
-    content, attachment = _content(kind, message_id or "", fields)
+
+
+def _sender_fields(
+    did: str, msisdn: str, name: str, message_id: Optional[str], fields: Dict[str, Any]
+) -> Dict[str, Any]:
     return {
         "id": message_id or str(secrets.randbelow(9 * 10**17) + 10**17),
         "idChat": fields.get("id_chat", _stable_number(did, msisdn)),
         "did": did,
         "msisdn": msisdn,
         "name": name,
+    }
+
+
+def _content_fields(kind: str, message_id: str, fields: Dict[str, Any]) -> Dict[str, Any]:
+    content, attachment = _content(kind, message_id, fields)
+    return {
         "content": content,
         "type": LEGACY_TYPES[kind],
         "isAttachment": attachment is not None,
         "attachment": attachment,
+    }
+
+
+def _routing_fields(did: str, fields: Dict[str, Any]) -> Dict[str, Any]:
+    return {
         "chatType": _choice(
             "chat_type", fields.get("chat_type", "INBOUND"), ("INBOUND", "OUTBOUND")
         ),

@@ -2,7 +2,7 @@
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import List
 
 from aiohttp import web
 
@@ -10,10 +10,8 @@ from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.sandbox.events import stream
 from rasa_chattigo.sandbox.fields import Fields
 from rasa_chattigo.sandbox.responses import invalid, read_json
+from rasa_chattigo.sandbox.route_group import RouteGroup
 from rasa_chattigo.sandbox.window import parse_span
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.sandbox.app import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +22,8 @@ STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/cs
                 ".png": "image/png"}
 
 
-class PageRoutes:
-    """Handlers of `/`, `/static/`, `/sandbox/events`, `/sandbox/config` and `/sandbox/clock`.
-
-    Args:
-        sandbox: the running sandbox.
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
+class PageRoutes(RouteGroup):
+    """Handlers of `/`, `/static/`, `/sandbox/events`, `/sandbox/config` and `/sandbox/clock`."""
 
     def routes(self) -> List[web.AbstractRouteDef]:
         """The route table."""

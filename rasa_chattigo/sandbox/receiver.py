@@ -3,12 +3,11 @@
 import asyncio
 import json
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Dict, List, Optional, Type
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
-from rasa_chattigo.sandbox.app import serve_app
+from rasa_chattigo.sandbox.serving import Served, serve_app
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class ReceivedWebhook:
 
 
 @dataclass
-class WebhookReceiver:
+class WebhookReceiver(Served):
     """Records every POST to any path and answers with `status` and `answer`.
 
     Usage::
@@ -68,18 +67,14 @@ class WebhookReceiver:
                 break
         return list(self.received)
 
-    async def __aenter__(self) -> "WebhookReceiver":
+    async def start(self) -> None:
+        """Serves on 127.0.0.1, on a free port (see `url`)."""
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner, self._port = await serve_app(app, "127.0.0.1", 0)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
+    async def stop(self) -> None:
+        """Stops serving."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

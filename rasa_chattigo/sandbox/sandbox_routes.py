@@ -1,7 +1,7 @@
 """The `/sandbox/` endpoints: WhatsApp user simulation, inspection, faults, tokens and reset."""
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
@@ -10,11 +10,9 @@ from rasa_chattigo.sandbox.delivery import DeliveryError
 from rasa_chattigo.sandbox.fields import DIGITS, Fields
 from rasa_chattigo.sandbox.render import render_cloud, render_proprietary
 from rasa_chattigo.sandbox.responses import error, invalid, read_json
+from rasa_chattigo.sandbox.route_group import RouteGroup
 from rasa_chattigo.sandbox.state import IN, OUT, RecordedMessage
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook, build_legacy_webhook
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rasa_chattigo.sandbox.app import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +20,8 @@ MAX_WAIT_SECONDS = 30.0
 _SEND_KEYS = ("did", "format", "type", "name")
 
 
-class SandboxRoutes:
-    """Handlers of everything under `/sandbox/`.
-
-    Args:
-        sandbox: the running sandbox.
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
-        self.state = sandbox.state
+class SandboxRoutes(RouteGroup):
+    """Handlers of everything under `/sandbox/`."""
 
     def routes(self) -> List[web.RouteDef]:
         """The route table."""

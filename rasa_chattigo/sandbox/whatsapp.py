@@ -91,6 +91,19 @@ def build_cloud_webhook(
     Raises:
         InvalidPayload: unknown kind, unknown field, missing or wrongly typed field.
     """
+    message = _new_message(kind, msisdn, message_id, timestamp, fields)
+    _add_context(message, did, context, forwarded)
+    _add_referral(message, referral)
+    return envelope(did, _message_value(message, msisdn, name))
+
+
+def _new_message(
+    kind: str,
+    msisdn: str,
+    message_id: Optional[str],
+    timestamp: Optional[float],
+    fields: Dict[str, Any],
+) -> Dict[str, Any]:
     builder = CLOUD_KINDS.get(kind)
     if builder is None:
         raise InvalidPayload("type", f"must be one of {', '.join(sorted(CLOUD_KINDS))}")
@@ -100,6 +113,15 @@ def build_cloud_webhook(
         "timestamp": str(int(time.time() if timestamp is None else timestamp)),
     }
     message.update(_call(builder, kind, fields))
+    return message
+
+
+def _add_context(
+    message: Dict[str, Any],
+    did: str,
+    context: Union[str, Dict[str, Any], None],
+    forwarded: bool,
+) -> None:
     if isinstance(context, str):
         message["context"] = {"from": did, "id": context}
     elif isinstance(context, dict):
@@ -108,14 +130,21 @@ def build_cloud_webhook(
         raise InvalidPayload("context", "must be a message id (string) or an object")
     if forwarded:
         message.setdefault("context", {})["forwarded"] = True
-    if referral is not None:
-        if not isinstance(referral, dict):
-            raise InvalidPayload("referral", "must be an object")
-        message["referral"] = referral
+
+
+def _add_referral(message: Dict[str, Any], referral: Optional[Dict[str, Any]]) -> None:
+    if referral is None:
+        return
+    if not isinstance(referral, dict):
+        raise InvalidPayload("referral", "must be an object")
+    message["referral"] = referral
+
+
+def _message_value(message: Dict[str, Any], msisdn: str, name: str) -> Dict[str, Any]:
     value: Dict[str, Any] = {"messages": [message]}
-    if message["type"] != "system":  # Meta sends no contacts array with system messages
-        value = {"contacts": [{"profile": {"name": name}, "wa_id": msisdn}], **value}
-    return envelope(did, value)
+    if message["type"] == "system":  # Meta sends no contacts array with system messages
+        return value
+    return {"contacts": [{"profile": {"name": name}, "wa_id": msisdn}], **value}
 
 
 def _call(

@@ -43,15 +43,12 @@ class WebhookGuard:
             `trusted_proxies`, `webhook_token` and `app_secret`.
 
     Raises:
-        ConfigError: a CIDR in `allowed_ips` or `trusted_proxies` is not valid,
-            `max_body_bytes` is not positive, or no rule is set and `allow_unauthenticated`
-            is not true (the webhook fails closed).
+        ConfigError: a CIDR in `allowed_ips` or `trusted_proxies` is not valid, or no rule
+            is set and `allow_unauthenticated` is not true (the webhook fails closed).
     """
 
     def __init__(self, settings: ChattigoSettings) -> None:
         _check_authentication(settings)
-        if settings.max_body_bytes <= 0:
-            raise ConfigError("max_body_bytes", "must be a positive number of bytes")
         self._max_body = settings.max_body_bytes
         self._allowed = _networks("allowed_ips", settings.allowed_ips)
         self._proxies = _networks("trusted_proxies", settings.trusted_proxies)

@@ -18,10 +18,10 @@ import yaml
 
 from rasa_chattigo.devtools._stack import LocalStack
 
-from conftest import requires_postgres, requires_redis, server_logs
+from conftest import requires_nlu, requires_postgres, requires_rasa_cli, requires_redis, server_logs
 from test_e2e import DID, PROJECT, WhatsAppUser, ensure_model, responses
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, requires_rasa_cli, requires_nlu]
 
 PERSON = "quiero hablar con una persona"
 WHILE_WITH_AGENT = ["hola?", "¿sigue ahí alguien?", "quiero dar de baja el servicio"]

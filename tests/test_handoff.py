@@ -21,16 +21,25 @@ from rasa_chattigo.delivery import OUTBOX
 from rasa_chattigo.sandbox import Sandbox, build_cloud_webhook, build_status_webhook
 from rasa_chattigo.sandbox.legacy import build_legacy_webhook
 
-from conftest import DID, Clock, channel_settings, one_user_sandbox, serve_sanic
+from conftest import (
+    DID,
+    MODELS,
+    Clock,
+    channel_settings,
+    one_user_sandbox,
+    requires_nlu,
+    requires_rasa_cli,
+    serve_sanic,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / "models" / "current.tar.gz"
+MODEL = PROJECT / MODELS / "current.tar.gz"
 WEBHOOK = "/webhooks/chattigo/webhook"
 Sanic.test_mode = True
 DOMAIN = yaml.safe_load((PROJECT / "domain.yml").read_text())["responses"]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_rasa_cli, requires_nlu]  # the model Rasa trains
 
 
 def texts(name: str) -> List[str]:
@@ -42,7 +51,7 @@ def agent() -> Any:
     """The trained demo bot loaded as `rasa run` loads it (in-memory tracker and lock stores)."""
     if not MODEL.exists():
         subprocess.run([str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
-                        "current", "--out", "models", "--quiet"], cwd=PROJECT, check=True)
+                        "current", "--out", MODELS, "--quiet"], cwd=PROJECT, check=True)
     from rasa.core.agent import load_agent
 
     return asyncio.run(load_agent(model_path=str(MODEL)))

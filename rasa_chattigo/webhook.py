@@ -169,7 +169,7 @@ class WebhookHandler:
         """Queues what the inbox holds for this instance (left by a crash, a stop or a dead
         instance), in arrival order, before any new message of the same conversation.
         """
-        for key, sender_id, message in await self._intake.resume():
+        for key, sender_id, message, _ in await self._intake.resume():
             if self._dispatcher.accepting:
                 self._submit(message, sender_id, key, on_new_message, app)
 

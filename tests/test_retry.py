@@ -10,7 +10,9 @@ import httpx
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput
-from rasa_chattigo.delivery import INBOX, OUTBOX, Record
+from rasa_chattigo.dedup import MemoryDedupStore
+from rasa_chattigo.delivery import INBOX, OUTBOX, Inbox, Intake, MemoryStore, Record
+from rasa_chattigo.inbound import InboundMessage
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
@@ -153,3 +155,21 @@ async def test_inline_503_then_redeliveries_racing_the_upkeep_process_the_messag
     assert statuses[0] == 503
     assert done == ["wamid.R5"]
     assert len(calls) == 2
+
+
+async def test_the_hour_of_retries_counts_from_when_the_message_was_kept_across_a_restart(
+        monkeypatch):
+    monkeypatch.setattr("rasa_chattigo.delivery._intake.RETRY_FOR_SECONDS", 0.2)
+    store, dedup = MemoryStore(), MemoryDedupStore(ttl_seconds=60)
+    message = InboundMessage(sender_id="u", text="hola", message_id="wamid.R4",
+                             business_number=DID, kind="text", metadata={})
+    first = Intake(dedup, Inbox(store, "owner-1"))
+    assert await first.accept("k", "u", message)
+    assert first.may_retry("k")
+    await first.abandon()  # a restart: released, kept
+    await store.retire("owner-1")
+    await asyncio.sleep(0.3)
+    second = Intake(dedup, Inbox(store, "owner-2"))
+    [kept] = await second.resume()
+    assert (kept.key, kept.message) == ("k", message)
+    assert not second.may_retry("k")  # kept 0.3 s ago: the bound is not started again

@@ -2,7 +2,7 @@
 
 import dataclasses
 import logging
-from typing import List, Tuple
+from typing import List, NamedTuple
 
 from rasa_chattigo.delivery._owner import dead_owners
 from rasa_chattigo.delivery._records import INBOX, Record
@@ -13,8 +13,14 @@ from rasa_chattigo.logsafe import escape, shown
 
 logger = logging.getLogger(__name__)
 
-#: A kept message: its dedup key, the Rasa sender id and the message itself.
-Kept = Tuple[str, str, InboundMessage]
+class Kept(NamedTuple):
+    """A kept message: its dedup key, the Rasa sender id, the message, and when it was kept
+    (wall-clock seconds)."""
+
+    key: str
+    sender_id: str
+    message: InboundMessage
+    kept_at: float
 
 
 class Inbox:
@@ -61,8 +67,8 @@ class Inbox:
         kept: List[Kept] = []
         for record in mine:
             try:
-                kept.append((record.key, record.body["sender_id"],
-                             InboundMessage(**record.body["message"])))
+                kept.append(Kept(record.key, record.body["sender_id"],
+                                 InboundMessage(**record.body["message"]), record.created_at))
             except (KeyError, TypeError) as exc:  # written by another version of the package
                 if record.key not in self._unreadable:
                     self._unreadable.add(record.key)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: How long a message the bot cannot process for a passing reason (a store down) is retried
-#: before it is treated as a poison message.
+#: How old a kept message may be and still be retried after a passing failure (a store
+#: down); older, it is treated as a poison message. Counted from when it was kept, so a
+#: restart does not start the hour again.
 RETRY_FOR_SECONDS = 3600.0
 
 
@@ -32,17 +33,17 @@ class Intake:
     Args:
         dedup: the claims.
         inbox: the kept copies.
-        clock: monotonic seconds; injectable for tests.
+        clock: wall-clock seconds; injectable for tests.
     """
 
     def __init__(self, dedup: "DedupStore", inbox: Inbox,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.dedup = dedup
         self.inbox = inbox
         self._clock = clock
         self._pending: Dict[str, str] = {}
         self._stopped: List[str] = []
-        self._retrying: Dict[str, float] = {}  # key: when its first passing failure was
+        self._kept_at: Dict[str, float] = {}  # each pending key: when it was kept
 
     @property
     def pending(self) -> List[str]:
@@ -58,6 +59,7 @@ class Intake:
         if not await self.dedup.claim(key):
             return False
         self._pending[key] = sender_id
+        self._kept_at[key] = self._clock()
         try:
             await self.inbox.keep(key, sender_id, message)
         except BaseException:  # the inbox failed, or the webhook was cancelled meanwhile
@@ -69,6 +71,7 @@ class Intake:
         """Undoes a claim whose message was not acknowledged: no copy, the claim released,
         so Chattigo's redelivery is processed once."""
         self._pending.pop(key, None)
+        self._kept_at.pop(key, None)
         await self.inbox.forget(key)  # a keep cancelled late may have written it
         await _settle(self.dedup.release, key)
 
@@ -77,22 +80,23 @@ class Intake:
         await _settle(self.dedup.complete, key)
         await self.inbox.forget(key)
         self._pending.pop(key, None)
-        self._retrying.pop(key, None)
+        self._kept_at.pop(key, None)
 
     def may_retry(self, key: str) -> bool:
-        """Whether a passing failure of `key` is still worth retrying (`RETRY_FOR_SECONDS`)."""
-        first = self._retrying.setdefault(key, self._clock())
-        return self._clock() - first < RETRY_FOR_SECONDS
+        """Whether `key` is young enough to retry after a passing failure (`RETRY_FOR_SECONDS`
+        since it was kept)."""
+        return self._clock() - self._kept_at.get(key, self._clock()) < RETRY_FOR_SECONDS
 
     async def retry_later(self, key: str) -> None:
         """A store the bot needs is down: released and kept, for the next upkeep round."""
         await _settle(self.dedup.release, key)
         self._pending.pop(key, None)
+        self._kept_at.pop(key, None)
 
     async def stopped(self, key: str) -> None:
         """Not handled before shutdown: released, and kept in the inbox."""
         await _settle(self.dedup.release, key)
-        self._retrying.pop(key, None)
+        self._kept_at.pop(key, None)
         if self._pending.pop(key, None) is not None:
             self._stopped.append(key)
 
@@ -102,16 +106,16 @@ class Intake:
         forgotten; one another live instance is handling stays for a later look.
         """
         ready = []
-        for key, sender_id, message in await self.inbox.adopt(set(self._pending)):
-            if await self.dedup.claim(key):
-                self._pending[key] = sender_id
-                ready.append((key, sender_id, message))
-            elif await self.dedup.state(key) == "done":
-                await self.inbox.forget(key)
-                self._retrying.pop(key, None)
+        for kept in await self.inbox.adopt(set(self._pending)):
+            if await self.dedup.claim(kept.key):
+                self._pending[kept.key] = kept.sender_id
+                self._kept_at[kept.key] = kept.kept_at
+                ready.append(kept)
+            elif await self.dedup.state(kept.key) == "done":
+                await self.inbox.forget(kept.key)
         if ready:
             logger.info("Resuming %d message(s) kept in the inbox: %s", len(ready),
-                        describe([key for key, _, _ in ready]))
+                        describe([kept.key for kept in ready]))
         return ready
 
     async def abandon(self) -> List[str]:

@@ -172,3 +172,28 @@ async def test_send_says_whether_a_reply_went_out_was_kept_or_was_refused(tmp_pa
         await until(heard)
         await outbox.stop()
         await channel.client.aclose()
+
+
+async def test_replies_queued_behind_a_late_hand_off_are_given_up_not_sent_after_it(tmp_path):
+    async with one_user_sandbox() as sandbox:
+        channel = make_channel(sandbox, tmp_path)
+        output = output_of(channel)
+        sandbox.faults.configure({"mode": "500", "count": 1_000_000})
+        await output.send_response(USER, {"text": "Te paso con una persona",
+                                          "custom": {"type": "transfer"}})
+        await output.send_response(USER, {"text": "¿Algo más?"})  # the bot, not paused yet
+        assert [r.body["kind"] for r in await kept(channel)] == ["message", "transfer",
+                                                                 "message"]
+        sandbox.faults.clear()
+
+        async def settled() -> bool:
+            return [r.state for r in await kept(channel)] == [GIVEN_UP]
+        await until(settled)
+        sent = [m.payload for m in sandbox.state.select(direction="out", did=DID, msisdn=USER)]
+        assert [(m["type"], m.get("content")) for m in sent] == [
+            ("text", "Te paso con una persona"), ("transfer", sent[1].get("content"))]
+        [late] = await kept(channel)
+        assert late.body["json"]["content"] == "¿Algo más?"
+        assert late.error == "the chat went to an agent before it could go"
+        await channel.delivery.outbox.stop()
+        await channel.client.aclose()

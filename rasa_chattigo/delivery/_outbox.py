@@ -20,7 +20,7 @@ from rasa_chattigo.errors import (
     Unavailable,
 )
 from rasa_chattigo.logsafe import shown
-from rasa_chattigo.outbound import OutboundRequest
+from rasa_chattigo.outbound import HANDOFF_KINDS, PAUSING_KINDS, OutboundRequest
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
@@ -154,8 +154,20 @@ class Outbox:
         await self.store.remove(OUTBOX, record.key)
         logger.info("Reply %s to %s delivered from the outbox after %d more attempt(s)",
                     shown(record.key), shown(record.body["recipient"]), record.attempts + 1)
+        if request.kind in PAUSING_KINDS:
+            await self._silence_behind(record)
         await self._tell_delivered(record, request)
         return True
+
+    async def _silence_behind(self, transfer: Record) -> None:
+        """A hand-off went out late: the bot's replies queued behind it would reach the user
+        after an agent took the chat (the bot is paused from now on), so they are given up."""
+        queue = self._queues.get(transfer.conversation, deque())
+        for record in [r for r in queue if r is not transfer]:
+            if record.body.get("kind", "message") not in HANDOFF_KINDS:
+                queue.remove(record)
+                self._settled.add(record.key)
+                await self._give_up(record, "the chat went to an agent before it could go")
 
     async def _tell_delivered(self, record: Record, request: OutboundRequest) -> None:
         if self.delivered is None:

@@ -81,17 +81,17 @@ class Turns:
         round or Chattigo's redelivery). Any other failure, or one after the turn replied,
         is a poison message: logged with its id and reason, marked done all the same (a
         redelivery would fail again, for ever, or repeat the replies) and answered with
-        `fallback_reply` if the turn had said nothing. Only a shutdown keeps it in the
-        inbox, for the next start.
+        `fallback_reply` if the turn had said nothing. A shutdown keeps it in the inbox for
+        the next start, unless its turn had replied.
 
         Raises:
             ProcessingFailed: `ack: inline` after a passing failure (the dispatcher's future
                 carries it to the webhook, which answers 503).
         """
-        output = self._output()
+        output = self._output()  # one for every try: a try that spoke is the last
         try:
             await self._ready.wait()
-            output = await self._turn(message, sender_id, key, on_new_message, app)
+            await self._turn(message, sender_id, key, output, on_new_message, app)
         except ProcessingFailed:
             raise
         except Exception as exc:
@@ -102,25 +102,28 @@ class Turns:
             if not _spoke(output):
                 await self._fallback(sender_id)
             return
-        except BaseException:  # cancelled at shutdown: kept in the inbox for the next start
-            logger.warning("Message %s from %s was not processed before shutdown",
-                           shown(message.message_id), shown(sender_id))
-            await self._intake.stopped(key)
+        except BaseException:  # cancelled at shutdown: kept in the inbox for the next start,
+            if _spoke(output):  # unless its replies went out (they would go twice)
+                logger.warning("Message %s from %s was cut short by shutdown after its turn "
+                               "replied; not kept", shown(message.message_id), shown(sender_id))
+                await self._intake.done(key)
+            else:
+                logger.warning("Message %s from %s was not processed before shutdown",
+                               shown(message.message_id), shown(sender_id))
+                await self._intake.stopped(key)
             raise
         await self._intake.done(key)
 
     async def _turn(
-        self, message: InboundMessage, sender_id: str, key: str,
+        self, message: InboundMessage, sender_id: str, key: str, output: OutputChannel,
         on_new_message: OnNewMessage, app: Any,
-    ) -> OutputChannel:
-        """One turn, tried again while a store is down and the turn has said nothing yet;
-        the output channel of the last try."""
+    ) -> None:
+        """One turn, tried again while a store is down and the turn has said nothing yet."""
         delay = FIRST_RETRY_SECONDS
         while True:
-            output = self._output()
             try:
                 await self._deliver(message, sender_id, output, on_new_message, app)
-                return output
+                return
             except Exception as exc:
                 passing = isinstance(exc, Unavailable) or rasa_api.is_transient(exc)
                 if not passing or _spoke(output) or not self._intake.may_retry(key):

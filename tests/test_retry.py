@@ -87,7 +87,7 @@ async def test_replies_are_not_sent_again_when_the_turn_fails_after_sending(sand
     await channel.client.aclose()
     replies = [m.payload["content"] for m in sandbox.state.select(direction="out", msisdn=user)]
     print("turns:", len(turns), "replies:", replies)
-    assert replies.count("respuesta") == 1
+    assert replies == ["respuesta"]  # once, and no fallback reply after it
 
 
 async def test_an_unreadable_inbox_record_does_not_stop_the_outbox(sandbox, caplog):
@@ -173,3 +173,23 @@ async def test_the_hour_of_retries_counts_from_when_the_message_was_kept_across_
     [kept] = await second.resume()
     assert (kept.key, kept.message) == ("k", message)
     assert not second.may_retry("k")  # kept 0.3 s ago: the bound is not started again
+
+
+async def test_a_turn_cut_short_by_shutdown_after_it_replied_is_not_kept_to_run_again(sandbox):
+    replied = asyncio.Event()
+
+    async def bot_still_thinking_after_its_reply(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "respuesta")
+        replied.set()
+        await asyncio.sleep(60)  # e.g. its next action, or the tracker save
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=TOKEN, inbox_store="memory"))
+    async with serve_sanic(make_app(channel, bot_still_thinking_after_its_reply)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            await http.post(WEBHOOK, json=body("5491100000104", "hola", "wamid.R6"))
+            await replied.wait()
+            assert await channel.dispatcher.drain(0.1) == 1  # the shutdown grace runs out
+            assert await channel.delivery.intake.abandon() == []
+            assert await channel.delivery.store.records(INBOX) == []
+    await channel.client.aclose()

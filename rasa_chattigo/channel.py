@@ -15,11 +15,7 @@ from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
 from rasa_chattigo.delivery import SENT, Delivery, Outbox
 from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.dispatch import Dispatcher
-from rasa_chattigo.errors import (
-    ChattigoError,
-    ChattigoStartupError,
-    UnknownBusinessNumber,
-)
+from rasa_chattigo.errors import ChattigoError, ChattigoStartupError, UnknownBusinessNumber
 from rasa_chattigo.logsafe import install_redaction, shown
 from rasa_chattigo.outbound._build import OutboundRequest, SendContext, build_requests
 from rasa_chattigo.pacing import start_gate
@@ -39,8 +35,7 @@ class ChattigoOutput(OutputChannel):
     are served, so replies leave from the number the user wrote to.
 
     Attributes:
-        spoke: whether a response went to `send_response` (one output channel serves one
-            turn: a turn that spoke is not tried again).
+        spoke: whether a response reached `send_response` (a turn that spoke is never retried).
     """
 
     def __init__(
@@ -286,18 +281,16 @@ class ChattigoInput(InputChannel):
 
 
 def _add_admin_routes(bp: sanic_api.Blueprint, channel: ChattigoInput) -> None:
-    """Mounts the credentials admin API when an admin token is configured."""
-    if not channel.settings.admin_token:
+    """Mounts the credentials admin API when an admin token is configured (parse_settings
+    refuses one without a credentials_store, whose provider holds the `store`)."""
+    store = getattr(channel.credentials, "store", None)
+    if not channel.settings.admin_token or store is None:
         return
     from rasa_chattigo.credentials._admin_api import add_admin_routes
-    from rasa_chattigo.credentials._providers import StoreCredentials
-
-    if not isinstance(channel.credentials, StoreCredentials):
-        return  # parse_settings refuses admin_token without a credentials_store
 
     async def login_check(did: str) -> None:
         channel.client.forget(did)
         await channel.client.login(did)
 
-    add_admin_routes(bp, channel.credentials.store, admin_token=channel.settings.admin_token,
+    add_admin_routes(bp, store, admin_token=channel.settings.admin_token,
                      login_check=login_check)

@@ -102,17 +102,24 @@ class Turns:
             if not _spoke(output):
                 await self._fallback(sender_id)
             return
-        except BaseException:  # cancelled at shutdown: kept in the inbox for the next start,
-            if _spoke(output):  # unless its replies went out (they would go twice)
-                logger.warning("Message %s from %s was cut short by shutdown after its turn "
-                               "replied; not kept", shown(message.message_id), shown(sender_id))
-                await self._intake.done(key)
-            else:
-                logger.warning("Message %s from %s was not processed before shutdown",
-                               shown(message.message_id), shown(sender_id))
-                await self._intake.stopped(key)
+        except BaseException:  # cancelled at shutdown
+            await self._cut_short(message, sender_id, key, output)
             raise
         await self._intake.done(key)
+
+    async def _cut_short(
+        self, message: InboundMessage, sender_id: str, key: str, output: OutputChannel
+    ) -> None:
+        """Kept in the inbox for the next start, unless its replies went out (they would go
+        twice)."""
+        if _spoke(output):
+            logger.warning("Message %s from %s was cut short by shutdown after its turn "
+                           "replied; not kept", shown(message.message_id), shown(sender_id))
+            await self._intake.done(key)
+        else:
+            logger.warning("Message %s from %s was not processed before shutdown",
+                           shown(message.message_id), shown(sender_id))
+            await self._intake.stopped(key)
 
     async def _turn(
         self, message: InboundMessage, sender_id: str, key: str, output: OutputChannel,
@@ -128,12 +135,13 @@ class Turns:
                 passing = isinstance(exc, Unavailable) or rasa_api.is_transient(exc)
                 if not passing or _spoke(output) or not self._intake.may_retry(key):
                     raise
-                what = (message.message_id, sender_id, type(exc).__name__, exc)
+                failure = exc
             if self._settings.ack == "inline":
-                _log_passing(what, "kept in the inbox; Chattigo is asked to redeliver")
+                _log_passing(message, sender_id, failure,
+                             "kept in the inbox; Chattigo is asked to redeliver")
                 await self._intake.retry_later(key)
                 raise ProcessingFailed("a store the bot needs is down; redeliver")
-            _log_passing(what, f"trying again in {delay:.1f} s")
+            _log_passing(message, sender_id, failure, f"trying again in {delay:.1f} s")
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_SECONDS)
 
@@ -199,7 +207,7 @@ def _spoke(output: Any) -> bool:
     return bool(getattr(output, "spoke", False))
 
 
-def _log_passing(what: Any, then: str) -> None:
-    message_id, sender_id, error, exc = what
-    logger.warning("Message %s from %s not processed for now (%s: %s); %s", shown(message_id),
-                   shown(sender_id), error, shown(exc), then)
+def _log_passing(message: InboundMessage, sender_id: str, exc: Exception, then: str) -> None:
+    logger.warning("Message %s from %s not processed for now (%s: %s); %s",
+                   shown(message.message_id), shown(sender_id), type(exc).__name__, shown(exc),
+                   then)

@@ -36,6 +36,9 @@ class ChattigoOutput(OutputChannel):
 
     Attributes:
         spoke: whether a response reached `send_response` (a turn that spoke is never retried).
+        on_first_reply: awaited once, after the first response went out (or was kept, or
+            refused): the turn then settles its message, so a crash later in the turn does not
+            have another instance repeat what it said.
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class ChattigoOutput(OutputChannel):
     ) -> None:
         super().__init__()  # Rasa Pro keeps response-delivery state there; Rasa 3.6 has none
         self.spoke = False
+        self.on_first_reply: Optional[Callable[[], Awaitable[None]]] = None
         self._client = client
         self._settings = settings
         self._credentials = credentials
@@ -90,10 +94,17 @@ class ChattigoOutput(OutputChannel):
         self.spoke = True  # the turn says something: trying it again would repeat it
         if self._menus is not None:
             self._menus.remember(recipient_id, message)
+        await self._say(did, recipient_id, requests, str(message.get("text") or ""), context)
+        first_reply, self.on_first_reply = self.on_first_reply, None
+        if first_reply is not None:
+            await first_reply()
+
+    async def _say(self, did: str, recipient_id: str, requests: List[OutboundRequest],
+                   text: str, context: SendContext) -> None:
         if self._conversations is not None:
             try:
                 requests = await self._conversations.policy.apply(
-                    recipient_id, requests, str(message.get("text") or ""), context)
+                    recipient_id, requests, text, context)
             except ChattigoError as exc:
                 logger.error("Cannot send a reply to %s: %s", shown(recipient_id), shown(exc))
                 return

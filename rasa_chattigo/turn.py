@@ -2,6 +2,7 @@
 and the dedup store. A hand-back from Chattigo's agents goes to the hand-off logic instead."""
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
@@ -89,6 +90,8 @@ class Turns:
                 carries it to the webhook, which answers 503).
         """
         output = self._output()  # one for every try: a try that spoke is the last
+        # settled once it replies: a crash later in the turn must not repeat the reply
+        _on_first_reply(output, functools.partial(self._intake.done, key))
         try:
             await self._ready.wait()
             await self._turn(message, sender_id, key, output, on_new_message, app)
@@ -205,6 +208,12 @@ class _Job:
 def _spoke(output: Any) -> bool:
     """Whether the turn sent (or kept in the outbox) anything through `output`."""
     return bool(getattr(output, "spoke", False))
+
+
+def _on_first_reply(output: Any, settle: Callable[[], Awaitable[None]]) -> None:
+    """Has `output` (when it is Chattigo's) settle the message after its first reply."""
+    if hasattr(output, "on_first_reply"):
+        output.on_first_reply = settle
 
 
 def _log_passing(message: InboundMessage, sender_id: str, exc: Exception, then: str) -> None:

@@ -193,3 +193,29 @@ async def test_a_turn_cut_short_by_shutdown_after_it_replied_is_not_kept_to_run_
             assert await channel.delivery.intake.abandon() == []
             assert await channel.delivery.store.records(INBOX) == []
     await channel.client.aclose()
+
+
+async def test_a_turn_that_replied_is_settled_before_it_ends_so_a_crash_cannot_repeat_it(
+        sandbox, tmp_path):
+    replied, release = asyncio.Event(), asyncio.Event()
+
+    async def bot_still_thinking_after_its_reply(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "respuesta")
+        replied.set()
+        await release.wait()  # e.g. its next prediction, or the tracker save
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=TOKEN, inbox_path=str(tmp_path / "inbox.db")))
+    async with serve_sanic(make_app(channel, bot_still_thinking_after_its_reply)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            await http.post(WEBHOOK, json=body("5491100000105", "hola", "wamid.R7"))
+            await asyncio.wait_for(replied.wait(), 10)
+            # a kill -9 now leaves nothing for the next start or another instance to repeat
+            assert await channel.delivery.store.records(INBOX) == []
+            assert await channel.dedup.state(f"{DID}:wamid.R7") == "done"
+            release.set()
+            assert await channel.dispatcher.drain(5) == 0
+    await channel.client.aclose()
+    replies = [m.payload["content"] for m in sandbox.state.select(direction="out",
+                                                                  msisdn="5491100000105")]
+    assert replies == ["respuesta"]

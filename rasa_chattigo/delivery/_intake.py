@@ -76,7 +76,9 @@ class Intake:
         await _settle(self.dedup.release, key)
 
     async def done(self, key: str) -> None:
-        """The bot handled the message (or it is a poison message)."""
+        """The bot handled the message (or it is a poison message); once is enough."""
+        if key not in self._pending:  # settled already: when its turn first replied
+            return
         await _settle(self.dedup.complete, key)
         await self.inbox.forget(key)
         self._pending.pop(key, None)

@@ -77,3 +77,44 @@ async def test_saving_updates_attempts_state_and_owner(store):
     [found] = await store.records(OUTBOX)
     assert (found.attempts, found.state, found.error, found.owner) == (3, "given_up",
                                                                        "HTTP 500", "")
+
+
+async def test_sqlite_writes_from_the_loop_are_seen_by_the_sql_store_and_checkpointed(tmp_path):
+    from rasa_chattigo.delivery._sql import SqlStore
+    from rasa_chattigo.delivery._sqlite import SqliteStore
+
+    path = tmp_path / "inbox.db"
+    fast = open_store(f"sqlite:///{path}", "ns")
+    assert isinstance(fast, SqliteStore)
+    for n in range(200):
+        await fast.put(record(f"k{n}", "me"))
+    await fast.remove(INBOX, "k0")
+    kept = record("k1", "other")
+    kept.attempts, kept.error = 3, "x" * 400
+    await fast.save(kept)
+    wal = tmp_path / "inbox.db-wal"
+    assert wal.stat().st_size > 0  # the loop's connection never checkpoints
+    before = path.stat().st_size
+    await fast.heartbeat("me", 30)  # the worker thread's does, with the lease
+    assert path.stat().st_size > before + 8192  # the rows moved into the database file
+    reader = SqlStore(f"sqlite:///{path}", "ns")  # another process, or the CLI
+    records = await reader.records(INBOX)
+    assert [r.key for r in records][:2] == ["k1", "k2"] and len(records) == 199
+    assert (records[0].owner, records[0].attempts, len(records[0].error)) == ("other", 3, 300)
+    await reader.aclose()
+    await fast.aclose()
+
+
+async def test_a_sqlite_inbox_that_cannot_be_written_is_unavailable_not_an_exception(tmp_path):
+    import sqlite3
+
+    from rasa_chattigo.errors import DeliveryUnavailable
+
+    path = tmp_path / "inbox.db"
+    store = open_store(f"sqlite:///{path}", "ns")
+    await store.put(record("k1", "me"))
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TABLE chattigo_delivery")
+    with pytest.raises(DeliveryUnavailable, match="cannot keep a message: no such table"):
+        await store.put(record("k2", "me"))
+    await store.aclose()

@@ -25,7 +25,8 @@ _t = records_table.c
 
 
 class SqlStore:
-    """Records in SQL, written from one worker thread so the event loop never waits on disk.
+    """Records in SQL, written from one worker thread so the event loop never waits on disk
+    or on the network (`SqliteStore` makes a SQLite file's per-message writes on the loop).
 
     SQLite runs in WAL mode with `synchronous=NORMAL`: a commit survives the process being
     killed (kill -9, OOM); the last commits may be lost only if the machine itself loses

@@ -137,9 +137,12 @@ def open_store(url: str, namespace: str = "rasa_chattigo") -> BoxStore:
         return RedisStore.from_url(url, namespace)
     if url.startswith(_SQL):
         from rasa_chattigo.delivery._sql import SqlStore
+        from rasa_chattigo.delivery._sqlite import SqliteStore
 
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            _check_folder(Path(url[len("sqlite:///"):]).parent)
+            path = url[len("sqlite:///"):]
+            _check_folder(Path(path).parent)
+            return SqliteStore(path, url, namespace)
         return SqlStore(url, namespace)
     raise ConfigError("inbox_store", f"{safe_url(url)}: expected memory, sqlite, sqlite:///FILE, "
                       "postgresql://... or redis://...")

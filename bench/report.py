@@ -128,6 +128,7 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
                 rows.append([f"Inbox write per message (before the 200): {name}",
                              _cell(measured["keep"]),
                              "with its removal " + _cell(measured["keep_and_forget"]), DASH])
+    rows += _window_rows(results.get("window_check") or {})
     startup = results.get("startup")
     if startup:
         rows.append(["Start-up: `import rasa_chattigo` + `ChattigoInput`",
@@ -135,6 +136,27 @@ def _rows(results: Dict[str, Any]) -> List[List[str]]:
                      "`rasa run` imports " + _cell(startup["rasa_imports"]),
                      _ratio(startup["ratio"])])
     return rows
+
+
+#: The 24-hour-window check's cases (`bench/bench_window.py`), as the table names them.
+_WINDOW_CASES = {
+    "inside_window_memory": "inside the window (memory)",
+    "outside_window_template": "outside it (the reply becomes a template)",
+    "tracker_read_40_events": "a tracker read (40 events), for scale",
+}
+
+
+def _window_rows(window: Dict[str, Any]) -> List[List[str]]:
+    scale = window.get("build_requests_text (for scale)")
+    baseline = "building a text reply " + _cell(_in_us(scale)) if scale else DASH
+    return [[f"24-hour window check per reply: {label}", _cell(_in_us(window[key])), baseline,
+             DASH] for key, label in _WINDOW_CASES.items() if key in window]
+
+
+def _in_us(timing: Dict[str, Any]) -> Dict[str, Any]:
+    """A `time_per_call` result (`median_us`, ...) as a figure `_cell` shows."""
+    return {"unit": "µs", "median": timing["median_us"], "min": timing["min_us"],
+            "max": timing["max_us"]}
 
 
 def gap_note(results: Dict[str, Any]) -> Optional[str]:

@@ -37,8 +37,9 @@ class ChattigoOutput(OutputChannel):
     Attributes:
         spoke: whether a response reached `send_response` (a turn that spoke is never retried).
         on_first_reply: awaited once, after the first response went out (or was kept, or
-            refused): the turn then settles its message, so a crash later in the turn does not
-            have another instance repeat what it said.
+            refused), unless it handed the chat to an agent: the turn then settles its
+            message, so a crash later in the turn does not have another instance repeat what
+            it said.
     """
 
     def __init__(
@@ -96,8 +97,14 @@ class ChattigoOutput(OutputChannel):
             self._menus.remember(recipient_id, message)
         await self._say(did, recipient_id, requests, str(message.get("text") or ""), context)
         first_reply, self.on_first_reply = self.on_first_reply, None
-        if first_reply is not None:
+        if first_reply is not None and not self._handing_off(recipient_id):
             await first_reply()
+
+    def _handing_off(self, recipient_id: str) -> bool:
+        """Whether this reply handed the chat to an agent: its message is then settled only
+        once the pause is in the tracker (a crash before would leave the bot answering)."""
+        conversations = self._conversations
+        return conversations is not None and conversations.handoffs.handing_off(recipient_id)
 
     async def _say(self, did: str, recipient_id: str, requests: List[OutboundRequest],
                    text: str, context: SendContext) -> None:

@@ -61,6 +61,10 @@ class Handoffs:
         if self._pending.get(sender_id) is task:
             del self._pending[sender_id]
 
+    def handing_off(self, sender_id: str) -> bool:
+        """Whether a pause this turn asked for is not in the tracker yet."""
+        return sender_id in self._pending
+
     async def settle(self, sender_id: str) -> None:
         """Waits until a pause this turn asked for is in the tracker."""
         task = self._pending.get(sender_id)

@@ -1,11 +1,17 @@
 """The inbox/outbox stores keep one contract: memory, SQLite, Redis and PostgreSQL alike."""
 
+import asyncio
+import sqlite3
 import uuid
+from typing import List
 
 import pytest
 
 from rasa_chattigo.delivery import INBOX, OUTBOX, Record, open_store
 from rasa_chattigo.delivery._owner import dead_owners, new_owner_id
+from rasa_chattigo.delivery._sql import SqlStore
+from rasa_chattigo.delivery._sqlite import SqliteStore
+from rasa_chattigo.errors import DeliveryUnavailable
 
 from conftest import requires_postgres, requires_redis
 
@@ -80,9 +86,6 @@ async def test_saving_updates_attempts_state_and_owner(store):
 
 
 async def test_sqlite_writes_from_the_loop_are_seen_by_the_sql_store_and_checkpointed(tmp_path):
-    from rasa_chattigo.delivery._sql import SqlStore
-    from rasa_chattigo.delivery._sqlite import SqliteStore
-
     path = tmp_path / "inbox.db"
     fast = open_store(f"sqlite:///{path}", "ns")
     assert isinstance(fast, SqliteStore)
@@ -105,16 +108,60 @@ async def test_sqlite_writes_from_the_loop_are_seen_by_the_sql_store_and_checkpo
     await fast.aclose()
 
 
-async def test_a_sqlite_inbox_that_cannot_be_written_is_unavailable_not_an_exception(tmp_path):
-    import sqlite3
-
-    from rasa_chattigo.errors import DeliveryUnavailable
-
+async def test_a_sqlite_inbox_whose_table_is_gone_raises_delivery_unavailable(tmp_path):
     path = tmp_path / "inbox.db"
     store = open_store(f"sqlite:///{path}", "ns")
     await store.put(record("k1", "me"))
-    with sqlite3.connect(path) as other:
-        other.execute("DROP TABLE chattigo_delivery")
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE chattigo_delivery")
+    other.close()
     with pytest.raises(DeliveryUnavailable, match="cannot keep a message: no such table"):
         await store.put(record("k2", "me"))
     await store.aclose()
+
+
+async def test_a_locked_sqlite_inbox_is_waited_for_off_the_event_loop(tmp_path):
+    path = tmp_path / "inbox.db"
+    store = open_store(f"sqlite:///{path}", "ns")
+    await store.put(record("k1", "me"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer: a take-over, the CLI
+    loop = asyncio.get_running_loop()
+    ticks: List[float] = []
+
+    async def ticking() -> None:
+        while True:
+            ticks.append(loop.time())
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.ensure_future(ticking())
+    writing = asyncio.ensure_future(store.put(record("k2", "me")))
+    await asyncio.sleep(0.5)
+    assert not writing.done()  # waiting for the lock, in the worker thread
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, 5)
+    ticker.cancel()
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2  # the loop never stalled
+    assert [r.key for r in await store.records(INBOX)] == ["k1", "k2"]
+    await store.aclose()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{path}?timeout=30", "sqlite://", "sqlite:///"])
+async def test_sqlite_urls_that_are_not_a_plain_file_are_served_as_sqlalchemy_reads_them(
+        url, tmp_path):
+    store = open_store(url.format(path=tmp_path / "inbox.db"), "ns")
+    assert not isinstance(store, SqliteStore)
+    await store.put(record("k1", "me"))
+    assert [r.key for r in await store.records(INBOX)] == ["k1"]
+    await store.aclose()
+
+
+async def test_a_sqlite_inbox_closed_during_its_first_write_stays_closed(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}", "ns")
+    first = asyncio.ensure_future(store.put(record("k1", "me")))
+    await asyncio.sleep(0)  # the first write is opening the file, in the worker thread
+    closing = asyncio.ensure_future(store.aclose())
+    with pytest.raises(DeliveryUnavailable):
+        await first
+    await closing

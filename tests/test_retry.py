@@ -219,3 +219,27 @@ async def test_a_turn_that_replied_is_settled_before_it_ends_so_a_crash_cannot_r
     replies = [m.payload["content"] for m in sandbox.state.select(direction="out",
                                                                   msisdn="5491100000105")]
     assert replies == ["respuesta"]
+
+
+async def test_a_turn_that_handed_off_stays_kept_until_its_pause_is_recorded(sandbox, tmp_path):
+    replied, release = asyncio.Event(), asyncio.Event()
+
+    async def bot_handing_off(message: Any) -> None:
+        await message.output_channel.send_response(message.sender_id, {
+            "text": "Te paso con una persona", "custom": {"type": "transfer"}})
+        replied.set()
+        await release.wait()  # the pause is written once the turn's tracker is saved
+
+    channel = ChattigoInput.from_credentials(channel_settings(
+        base_url=sandbox.url, webhook_token=TOKEN, inbox_path=str(tmp_path / "inbox.db")))
+    async with serve_sanic(make_app(channel, bot_handing_off)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            await http.post(WEBHOOK, json=body("5491100000106", "agente", "wamid.R8"))
+            await asyncio.wait_for(replied.wait(), 10)
+            # a kill -9 now: the next start runs the turn again, and the pause is recorded
+            assert [r.key for r in await channel.delivery.store.records(INBOX)] == [
+                f"{DID}:wamid.R8"]
+            release.set()
+            assert await channel.dispatcher.drain(5) == 0
+            assert await channel.delivery.store.records(INBOX) == []
+    await channel.client.aclose()

@@ -25,8 +25,9 @@ _t = records_table.c
 
 
 class SqlStore:
-    """Records in SQL, written from one worker thread so the event loop never waits on disk
-    or on the network (`SqliteStore` makes a SQLite file's per-message writes on the loop).
+    """Records in SQL, written from one worker thread so the event loop never waits on them.
+
+    (`SqliteStore` makes a SQLite file's per-message writes on the loop instead.)
 
     SQLite runs in WAL mode with `synchronous=NORMAL`: a commit survives the process being
     killed (kill -9, OOM); the last commits may be lost only if the machine itself loses
@@ -132,7 +133,8 @@ class SqlStore:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
+                   "journal_size_limit=67108864"):  # the WAL cut back to 64 MiB at checkpoints
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 

@@ -1,22 +1,17 @@
-"""The embedded SQLite inbox, with its per-message writes made on the event loop.
+"""The embedded SQLite inbox, its per-message writes made on the event loop (see `SqliteStore`)."""
 
-Every accepted message is written once and removed once, on the webhook's and the turn's
-path. Through SQLAlchemy in the worker thread, those two writes cost `rasa run` about 3.7 ms
-of CPU per message under the bench's 50-user load, most of it the thread hand-off and the
-GIL going back and forth with the loop's own work, and each webhook answer waited for them.
-With WAL and `synchronous=NORMAL` a commit only appends to the WAL file (no fsync), so
-`put`, `save` and `remove` go through one plain `sqlite3` connection on the loop instead
-(tens of microseconds each). The fsyncs happen in checkpoints, which that connection never
-runs (`wal_autocheckpoint=0`): the worker thread's connection runs them, with everything else
-(reads, take-overs, leases, table creation).
-"""
-
+import logging
 import sqlite3
-from typing import Any, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from rasa_chattigo.delivery._records import Record
 from rasa_chattigo.delivery._sql import SqlStore
 from rasa_chattigo.errors import DeliveryUnavailable
+
+logger = logging.getLogger(__name__)
 
 #: The statements of `records_table` (`_records`) the loop runs.
 _PUT = (
@@ -26,17 +21,43 @@ _PUT = (
     "owner = excluded.owner, body = excluded.body, created_at = excluded.created_at, "
     "next_at = excluded.next_at, attempts = excluded.attempts, state = excluded.state, "
     "error = excluded.error")
-_SAVE = ("UPDATE chattigo_delivery SET owner = ?, next_at = ?, attempts = ?, state = ?, error = ?, "
-         "created_at = ? WHERE box = ? AND key = ?")
+_SAVE = ("UPDATE chattigo_delivery SET owner = ?, next_at = ?, attempts = ?, state = ?, "
+         "error = ?, created_at = ? WHERE box = ? AND key = ?")
 _REMOVE = "DELETE FROM chattigo_delivery WHERE box = ? AND key = ?"
+
+#: The WAL file is cut back to this size at a checkpoint (it never shrinks otherwise).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def sqlite_file(url: str) -> Optional[str]:
+    """The database file a `sqlite:///FILE` URL names; None for anything else (a query
+    string, an in-memory database), which `SqlStore` serves as SQLAlchemy reads it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.query:
+        return None
+    return parsed.database if parsed.database not in (None, "", ":memory:") else None
 
 
 class SqliteStore(SqlStore):
-    """`SqlStore` on a SQLite file, writing records from the event loop (see the module).
+    """`SqlStore` on a SQLite file, with `put`, `save` and `remove` made on the event loop.
+
+    Every accepted message is written once and removed once, on the webhook's and the turn's
+    path. Through SQLAlchemy in the worker thread those writes cost `rasa run` about 3 ms of
+    CPU per message under the bench's load (the thread hand-off and the GIL going back and
+    forth with the loop's own work), and each webhook answer waited for them. In WAL mode
+    with `synchronous=NORMAL` a commit appends to the WAL file without an fsync, so they go
+    through one plain `sqlite3` connection on the loop (tens of microseconds each). That
+    connection never checkpoints (`wal_autocheckpoint=0`): the worker thread does, with the
+    lease (`heartbeat`); the loop's first write after a checkpoint syncs the WAL's header
+    once. It never waits for another writer either: when the file is locked (a take-over,
+    the CLI), the write is made from the worker thread, which may wait.
 
     Args:
-        path: the database file.
-        url: its SQLAlchemy URL (`sqlite:///<path>`), for the worker thread's work.
+        path: the database file, as `sqlite_file` gives it.
+        url: its SQLAlchemy URL, for the worker thread's work.
         namespace: keeps this bot's rows apart from other bots' in the same file.
     """
 
@@ -44,56 +65,86 @@ class SqliteStore(SqlStore):
         super().__init__(url, namespace)
         self._path = path
         self._conn: Optional[sqlite3.Connection] = None
+        self._closed = False
 
     async def put(self, record: Record) -> None:
         """See `BoxStore.put`."""
         row = record.row()
         await self._write("keep a message", _PUT, (
             self._box(record.box), row["key"], row["conversation"], row["owner"], row["body"],
-            row["created_at"], row["next_at"], row["attempts"], row["state"], row["error"]))
+            row["created_at"], row["next_at"], row["attempts"], row["state"], row["error"]),
+            lambda: super(SqliteStore, self).put(record))
 
     async def save(self, record: Record) -> None:
         """See `BoxStore.save`."""
         await self._write("update a message", _SAVE, (
             record.owner, record.next_at, record.attempts, record.state, record.error[:300],
-            record.created_at, self._box(record.box), record.key))
+            record.created_at, self._box(record.box), record.key),
+            lambda: super(SqliteStore, self).save(record))
 
     async def remove(self, box: str, key: str) -> None:
         """See `BoxStore.remove`."""
-        await self._write("remove a message", _REMOVE, (self._box(box), key))
+        await self._write("remove a message", _REMOVE, (self._box(box), key),
+                          lambda: super(SqliteStore, self).remove(box, key))
 
-    async def _write(self, doing: str, statement: str, values: Sequence[Any]) -> None:
+    async def _write(self, doing: str, statement: str, values: Sequence[Any],
+                     in_thread: Callable[[], Awaitable[None]]) -> None:
         conn = self._conn or await self._connect()
         try:
             conn.execute(statement, values)
-        except sqlite3.Error as exc:
-            cause = str(exc).strip().splitlines()
-            raise DeliveryUnavailable(self.label, f"cannot {doing}: "
-                                      f"{cause[0] if cause else type(exc).__name__}") from None
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise _unavailable(self.label, doing, exc) from None
+            await in_thread()  # another writer holds the file: wait there, not on the loop
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise _unavailable(self.label, doing, exc) from None
 
     async def _connect(self) -> sqlite3.Connection:
         # The tables first, as every other store operation makes them: in the worker thread.
         await self._run("open the inbox", lambda conn: None)
+        if self._closed:
+            raise DeliveryUnavailable(self.label, "closed")
         if self._conn is None:  # another first write may have opened it meanwhile
-            try:
-                conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-                for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000",
-                               "wal_autocheckpoint=0"):
-                    conn.execute(f"PRAGMA {pragma}")
-            except sqlite3.Error as exc:
-                raise DeliveryUnavailable(self.label, f"cannot open it: {exc}") from None
-            self._conn = conn
+            self._conn = self._open()
         return self._conn
 
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.label, "open it", exc) from None
+        try:
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
+                           "wal_autocheckpoint=0", f"journal_size_limit={WAL_SIZE_LIMIT}"):
+                conn.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _unavailable(self.label, "open it", exc) from None
+        return conn
+
     async def heartbeat(self, owner: str, lease_seconds: float) -> None:
-        """See `BoxStore.heartbeat`; also moves what the WAL holds into the database file."""
+        """See `BoxStore.heartbeat`; then moves what the WAL holds into the database file (a
+        failure there is logged: the lease was renewed, and the next round tries again)."""
         await super().heartbeat(owner, lease_seconds)
-        await self._run("checkpoint the WAL", lambda conn: conn.exec_driver_sql(
-            "PRAGMA wal_checkpoint(PASSIVE)"))
+        try:
+            busy = await self._run("checkpoint the WAL", lambda conn: conn.exec_driver_sql(
+                "PRAGMA wal_checkpoint(PASSIVE)").all()[0][0])
+        except DeliveryUnavailable as exc:
+            logger.warning("Inbox %s: %s", self.label, exc)
+            return
+        if busy:
+            logger.debug("Inbox %s: WAL checkpoint left for the next round (busy)", self.label)
 
     async def aclose(self) -> None:
         """Closes the loop's connection, then the worker thread's."""
+        self._closed = True
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         await super().aclose()
+
+
+def _unavailable(label: str, doing: str, exc: BaseException) -> DeliveryUnavailable:
+    cause = str(exc).strip().splitlines()
+    return DeliveryUnavailable(label, f"cannot {doing}: "
+                               f"{cause[0] if cause else type(exc).__name__}")

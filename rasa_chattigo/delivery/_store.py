@@ -137,13 +137,13 @@ def open_store(url: str, namespace: str = "rasa_chattigo") -> BoxStore:
         return RedisStore.from_url(url, namespace)
     if url.startswith(_SQL):
         from rasa_chattigo.delivery._sql import SqlStore
-        from rasa_chattigo.delivery._sqlite import SqliteStore
+        from rasa_chattigo.delivery._sqlite import SqliteStore, sqlite_file
 
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = url[len("sqlite:///"):]
-            _check_folder(Path(path).parent)
-            return SqliteStore(path, url, namespace)
-        return SqlStore(url, namespace)
+        path = sqlite_file(url)
+        if path is None:
+            return SqlStore(url, namespace)
+        _check_folder(Path(path).parent)
+        return SqliteStore(path, url, namespace)
     raise ConfigError("inbox_store", f"{safe_url(url)}: expected memory, sqlite, sqlite:///FILE, "
                       "postgresql://... or redis://...")
 

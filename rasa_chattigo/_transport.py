@@ -6,8 +6,9 @@ transport (the reply's HTTP call is what the Chattigo channel adds to Rasa's own
 
 import asyncio
 import http.cookiejar
+import json
 import logging
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 import httpx
@@ -19,6 +20,10 @@ _ERRORS = (
     (aiohttp.ClientPayloadError, httpx.ReadError),
     (aiohttp.ClientError, httpx.NetworkError),
 )
+
+#: What `post_json` sends besides the caller's headers (httpx would add the same).
+_POST_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "*/*",
+                      "Accept-Encoding": "identity", "User-Agent": "rasa-chattigo"}
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -38,29 +43,42 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Sends one request; failures are raised as httpx transport errors."""
+        timeouts = request.extensions.get("timeout", {})
+        status, headers, content = await self._exchange(
+            request.method, str(request.url), await request.aread(),
+            list(request.headers.multi_items()),
+            aiohttp.ClientTimeout(total=None, connect=timeouts.get("connect"),
+                                  sock_read=timeouts.get("read")))
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def post_json(self, url: httpx.URL, body: Any, headers: Dict[str, str],
+                        timeout: aiohttp.ClientTimeout) -> httpx.Response:
+        """A JSON POST without httpx's request machinery (the client's send: a reply), which
+        cost about 0.3 ms of CPU per reply on top of aiohttp's own. Failures as
+        `handle_async_request`'s; the answer is undecoded (`Accept-Encoding: identity`)."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        status, raw, answer = await self._exchange("POST", str(url), content, {
+            **_POST_JSON_HEADERS, **headers}, timeout)
+        return httpx.Response(status, headers=raw, content=answer,
+                              request=httpx.Request("POST", url))
+
+    async def _exchange(self, method: str, url: str, content: bytes, headers: Any,
+                        timeout: aiohttp.ClientTimeout) -> Tuple[int, List[Any], bytes]:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 auto_decompress=False,  # httpx decodes the body by its Content-Encoding
             )
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.get("connect"), sock_read=timeouts.get("read"))
         try:
-            async with self._session.request(
-                request.method, str(request.url), data=await request.aread(),
-                headers=list(request.headers.multi_items()), timeout=timeout,
-                allow_redirects=False,
-            ) as answer:
-                content = await answer.read()
-                headers = list(answer.raw_headers)  # bytes, as httpx keeps them
+            async with self._session.request(method, url, data=content, headers=headers,
+                                             timeout=timeout, allow_redirects=False) as answer:
+                return answer.status, list(answer.raw_headers), await answer.read()
         except asyncio.TimeoutError:
-            raise httpx.ReadTimeout("no answer in time", request=request) from None
+            raise httpx.ReadTimeout("no answer in time") from None
         except aiohttp.ClientError as exc:
             error = next(httpx_error for aio_error, httpx_error in _ERRORS
                          if isinstance(exc, aio_error))
-            raise error(str(exc) or type(exc).__name__, request=request) from None
-        return httpx.Response(answer.status, headers=headers, content=content, request=request)
+            raise error(str(exc) or type(exc).__name__) from None
 
     async def aclose(self) -> None:
         """Closes the session and its connections."""
@@ -69,18 +87,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-def new_http_client(timeout: float) -> httpx.AsyncClient:
-    """The pooled HTTP client a Chattigo client sends with: this transport, no cookie jar.
+def new_http_client(timeout: float) -> Tuple[httpx.AsyncClient, AiohttpTransport]:
+    """The pooled HTTP client a Chattigo client sends with (this transport, no cookie jar),
+    and the transport itself, for `post_json`.
 
     Args:
         timeout: httpx's timeout, in seconds.
     """
     _quiet_request_log()
+    transport = AiohttpTransport(max_connections=100)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout), cookies=_NoCookies(),
-        transport=AiohttpTransport(max_connections=100),
+        timeout=httpx.Timeout(timeout), cookies=_NoCookies(), transport=transport,
         headers={"User-Agent": "rasa-chattigo"},
-    )
+    ), transport
 
 
 class _NoCookies(http.cookiejar.CookieJar):

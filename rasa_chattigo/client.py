@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, TypeVar
 
+import aiohttp
 import httpx
 
 from rasa_chattigo._answers import raise_for_status, waits_too_long
 from rasa_chattigo._tokens import TokenCache
-from rasa_chattigo._transport import new_http_client
+from rasa_chattigo._transport import AiohttpTransport, new_http_client
 from rasa_chattigo.errors import (
     AuthenticationError,
     ChattigoError,
@@ -69,6 +70,9 @@ class ChattigoClient:
         self._credentials = credentials
         self._http = http
         self._owns_http = http is None
+        self._direct: Optional[AiohttpTransport] = None  # the sends' fast path, when ours
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout,
+                                              sock_read=settings.timeout)
         self._sleep = sleep
         lifetime = min(settings.token_refresh_seconds, settings.token_ttl_seconds)
         self._tokens = TokenCache(lifetime, clock)
@@ -92,14 +96,14 @@ class ChattigoClient:
     def http(self) -> httpx.AsyncClient:
         """The pooled HTTP client, created on first use inside the running loop."""
         if self._http is None:
-            self._http = new_http_client(self._settings.timeout)
+            self._http, self._direct = new_http_client(self._settings.timeout)
         return self._http
 
     async def aclose(self) -> None:
         """Closes the HTTP client if this object created it."""
         if self._http is not None and self._owns_http:
             await self._http.aclose()
-            self._http = None
+            self._http = self._direct = None
 
     async def login(self, did: str) -> str:
         """The bearer token of `did`: cached, refreshed before it expires, one login at a time."""
@@ -203,8 +207,13 @@ class ChattigoClient:
     async def _attempt(
         self, method: str, path: str, *, json: Any, headers: Dict[str, str]
     ) -> httpx.Response:
+        http = self.http
         try:
-            answer = await self.http.request(method, self._url(path), json=json, headers=headers)
+            if method == "POST" and self._direct is not None:  # a reply: the fast path
+                answer = await self._direct.post_json(self._url(path), json, headers,
+                                                      self._timeout)
+            else:
+                answer = await http.request(method, self._url(path), json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot reach {self._settings.base_url + path} "
                                  f"({type(exc).__name__})") from None

@@ -1,11 +1,18 @@
 """The aiohttp transport behind the client's httpx API, against the real sandbox."""
 
+import dataclasses
+
 import httpx
 import pytest
 
 from rasa_chattigo._transport import AiohttpTransport
+from rasa_chattigo.client import ChattigoClient
+from rasa_chattigo.credentials import provider_from_settings
+from rasa_chattigo.errors import RateLimited, ServerError, TransportError
+from rasa_chattigo.outbound import OutboundRequest, SendContext, build_requests
+from rasa_chattigo.settings import parse_settings
 
-from conftest import PASSWORD, USERNAME, free_port, text_send
+from conftest import DID, PASSWORD, USERNAME, channel_settings, free_port, text_send
 
 
 def client(**kwargs):
@@ -54,3 +61,51 @@ async def client_token_sandbox(sandbox):
         answer = await http.post(f"{sandbox.url}/login",
                                  json={"username": USERNAME, "password": PASSWORD})
     return sandbox.url, answer.json()["access_token"]
+
+
+@pytest.mark.parametrize("mode, error", [("429", RateLimited), ("500", ServerError)])
+async def test_a_reply_through_the_fast_path_reads_refusals_as_the_httpx_path_does(
+        sandbox, mode, error):
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sandbox.url}/sandbox/faults", json={"mode": mode, "count": 2,
+                                                               "retry_after": 7})
+    chattigo = ChattigoClient(parse_settings(channel_settings(base_url=sandbox.url,
+                                                              max_attempts=1)),
+                              provider_from_settings(parse_settings(channel_settings())))
+    request = text_request("fast-1")
+    with pytest.raises(error) as fast:
+        await chattigo.send(DID, request)  # the client's own transport: `post_json`
+    assert chattigo._direct is not None
+    chattigo._direct = None  # the same through httpx's request machinery
+    with pytest.raises(error) as slow:
+        await chattigo.send(DID, request)
+    await chattigo.aclose()
+    assert (fast.value.status, str(fast.value)) == (slow.value.status, str(slow.value))
+    assert getattr(fast.value, "retry_after", None) == getattr(slow.value, "retry_after", None)
+
+
+async def test_a_reply_through_the_fast_path_arrives_as_sent_and_times_out_like_httpx(sandbox):
+    settings = parse_settings(channel_settings(base_url=sandbox.url, timeout=0.3,
+                                               max_attempts=1))
+    chattigo = ChattigoClient(settings, provider_from_settings(settings))
+    await chattigo.send(DID, text_request("fast-2", "¿Qué tal? ñandú 👋"))
+    [sent] = sandbox.state.select(direction="out")
+    assert sent.payload["content"] == "¿Qué tal? ñandú 👋"
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sandbox.url}/sandbox/faults", json={"mode": "stall", "count": 1,
+                                                               "stall_seconds": 1.0})
+    with pytest.raises(TransportError, match="ReadTimeout"):
+        await chattigo.send(DID, text_request("fast-3"))
+    await chattigo.aclose()
+    refused = ChattigoClient(parse_settings(channel_settings(
+        base_url=f"http://127.0.0.1:{free_port()}", max_attempts=1)), chattigo.credentials)
+    with pytest.raises(TransportError, match="ConnectError"):
+        await refused.send(DID, text_request("fast-4"))
+    await refused.aclose()
+
+
+def text_request(message_id: str, text: str = "hola") -> OutboundRequest:
+    context = SendContext(did=DID, msisdn="5491100000321", bot_name="Aynux", channel="WHATSAPP",
+                          text_limit=4096)
+    [request] = build_requests({"text": text}, context, parse_settings(channel_settings()))
+    return dataclasses.replace(request, message_id=message_id)

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, TypeVar
 
-import aiohttp
 import httpx
 
 from rasa_chattigo._answers import raise_for_status, waits_too_long
@@ -70,9 +69,7 @@ class ChattigoClient:
         self._credentials = credentials
         self._http = http
         self._owns_http = http is None
-        self._direct: Optional[AiohttpTransport] = None  # the sends' fast path, when ours
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=settings.timeout,
-                                              sock_read=settings.timeout)
+        self._direct: Optional[AiohttpTransport] = None  # POSTs' fast path, when ours
         self._sleep = sleep
         lifetime = min(settings.token_refresh_seconds, settings.token_ttl_seconds)
         self._tokens = TokenCache(lifetime, clock)
@@ -207,18 +204,30 @@ class ChattigoClient:
     async def _attempt(
         self, method: str, path: str, *, json: Any, headers: Dict[str, str]
     ) -> httpx.Response:
-        http = self.http
+        http = self.http  # made first: it makes `_direct` too
         try:
-            if method == "POST" and self._direct is not None:  # a reply: the fast path
-                answer = await self._direct.post_json(self._url(path), json, headers,
-                                                      self._timeout)
+            direct = self._direct_for(http) if method == "POST" else None
+            if direct is not None:  # replies and logins
+                answer = await direct.post_json(self._url(path), json, headers,
+                                                self._settings.timeout)
             else:
                 answer = await http.request(method, self._url(path), json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot reach {self._settings.base_url + path} "
                                  f"({type(exc).__name__})") from None
+        except (TypeError, ValueError) as exc:  # a body that is not JSON: never sendable
+            raise ChattigoError(f"cannot send to {path}: {type(exc).__name__}: "
+                                f"{shown(exc)}") from None
         raise_for_status(answer)
         return answer
+
+    def _direct_for(self, http: httpx.AsyncClient) -> Optional[AiohttpTransport]:
+        """The transport POSTs may reach without httpx's request machinery: this client's
+        own, while nothing set on `http` (hooks, auth, closing it) would be skipped too."""
+        hooks = http.event_hooks
+        if http.is_closed or http.auth is not None or hooks["request"] or hooks["response"]:
+            return None
+        return self._direct
 
     def _url(self, path: str) -> httpx.URL:
         # Parsed once per path: parsing a URL string was a sixth of a send's CPU.

@@ -1,6 +1,8 @@
-"""The aiohttp transport behind the client's httpx API, against the real sandbox."""
+"""The aiohttp transport behind the client, and the client's fast path for POSTs, on the sandbox."""
 
+import contextlib
 import dataclasses
+from typing import Any, AsyncIterator, List
 
 import httpx
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from rasa_chattigo._transport import AiohttpTransport
 from rasa_chattigo.client import ChattigoClient
 from rasa_chattigo.credentials import provider_from_settings
-from rasa_chattigo.errors import RateLimited, ServerError, TransportError
+from rasa_chattigo.errors import ChattigoError, RateLimited, ServerError, TransportError
 from rasa_chattigo.outbound import OutboundRequest, SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
 
@@ -84,24 +86,60 @@ async def test_a_reply_through_the_fast_path_reads_refusals_as_the_httpx_path_do
     assert getattr(fast.value, "retry_after", None) == getattr(slow.value, "retry_after", None)
 
 
-async def test_a_reply_through_the_fast_path_arrives_as_sent_and_times_out_like_httpx(sandbox):
-    settings = parse_settings(channel_settings(base_url=sandbox.url, timeout=0.3,
-                                               max_attempts=1))
-    chattigo = ChattigoClient(settings, provider_from_settings(settings))
-    await chattigo.send(DID, text_request("fast-2", "¿Qué tal? ñandú 👋"))
+async def test_a_reply_through_the_fast_path_arrives_as_sent(sandbox):
+    async with fast_client(sandbox.url) as chattigo:
+        await chattigo.send(DID, text_request("fast-2", "¿Qué tal? ñandú 👋"))
     [sent] = sandbox.state.select(direction="out")
     assert sent.payload["content"] == "¿Qué tal? ñandú 👋"
+
+
+async def test_a_stalled_answer_to_the_fast_path_is_a_transport_error(sandbox):
     async with httpx.AsyncClient() as http:
         await http.post(f"{sandbox.url}/sandbox/faults", json={"mode": "stall", "count": 1,
                                                                "stall_seconds": 1.0})
-    with pytest.raises(TransportError, match="ReadTimeout"):
-        await chattigo.send(DID, text_request("fast-3"))
-    await chattigo.aclose()
-    refused = ChattigoClient(parse_settings(channel_settings(
-        base_url=f"http://127.0.0.1:{free_port()}", max_attempts=1)), chattigo.credentials)
-    with pytest.raises(TransportError, match="ConnectError"):
-        await refused.send(DID, text_request("fast-4"))
-    await refused.aclose()
+    async with fast_client(sandbox.url, timeout=0.3) as chattigo:
+        with pytest.raises(TransportError, match="ReadTimeout"):
+            await chattigo.send(DID, text_request("fast-3"))
+
+
+async def test_a_refused_connection_on_the_fast_path_is_a_transport_error():
+    async with fast_client(f"http://127.0.0.1:{free_port()}") as chattigo:
+        with pytest.raises(TransportError, match="ConnectError"):
+            await chattigo.send(DID, text_request("fast-4"))
+
+
+async def test_a_body_that_is_not_json_is_refused_for_good_on_both_paths(sandbox):
+    request = dataclasses.replace(text_request("fast-5"), json={"content": float("nan")})
+    async with fast_client(sandbox.url) as chattigo:
+        with pytest.raises(ChattigoError, match="ValueError"):
+            await chattigo.send(DID, request)
+        chattigo._direct = None
+        with pytest.raises(ChattigoError, match="ValueError"):
+            await chattigo.send(DID, request)
+    assert sandbox.state.select(direction="out") == []
+
+
+async def test_hooks_on_the_http_client_still_see_every_request(sandbox):
+    seen: List[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    async with fast_client(sandbox.url) as chattigo:
+        chattigo.http.event_hooks["request"].append(hook)
+        await chattigo.send(DID, text_request("fast-6"))
+    assert seen == ["/login", "/webhooks/inbound"]
+
+
+@contextlib.asynccontextmanager
+async def fast_client(url: str, **settings: Any) -> AsyncIterator[ChattigoClient]:
+    """A client with its own HTTP client (the fast path), closed afterwards."""
+    parsed = parse_settings(channel_settings(base_url=url, max_attempts=1, **settings))
+    chattigo = ChattigoClient(parsed, provider_from_settings(parsed))
+    try:
+        yield chattigo
+    finally:
+        await chattigo.aclose()
 
 
 def text_request(message_id: str, text: str = "hola") -> OutboundRequest:

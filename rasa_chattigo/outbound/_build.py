@@ -169,7 +169,7 @@ def _custom(custom: Any, ctx: SendContext, settings: ChattigoSettings) -> Outbou
         raise InvalidResponse("custom.type", "is required (e.g. 'text', 'media', 'HSM')")
     try:
         # a deep copy that cannot share state with the domain, and proof it can be sent
-        payload = json.loads(json.dumps(custom))
+        payload = json.loads(json.dumps(custom, allow_nan=False))  # NaN is not JSON
     except (TypeError, ValueError) as exc:
         raise InvalidResponse("custom", f"is not JSON: {exc}") from None
     if payload.get("messaging_product") == "whatsapp":

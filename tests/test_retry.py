@@ -3,15 +3,16 @@ never after it replied; an unreadable inbox record stops neither the upkeep nor 
 an inline 503 and Chattigo's redeliveries racing the upkeep still process a message once."""
 
 import asyncio
+import contextlib
 import uuid
-from typing import Any, List
+from typing import Any, AsyncIterator, List
 
 import httpx
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput
 from rasa_chattigo.dedup import MemoryDedupStore
-from rasa_chattigo.delivery import INBOX, OUTBOX, Inbox, Intake, MemoryStore, Record
+from rasa_chattigo.delivery import INBOX, OUTBOX, Inbox, Intake, MemoryStore, Record, open_store
 from rasa_chattigo.inbound import InboundMessage
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
@@ -195,51 +196,55 @@ async def test_a_turn_cut_short_by_shutdown_after_it_replied_is_not_kept_to_run_
     await channel.client.aclose()
 
 
-async def test_a_turn_that_replied_is_settled_before_it_ends_so_a_crash_cannot_repeat_it(
-        sandbox, tmp_path):
-    replied, release = asyncio.Event(), asyncio.Event()
+class BotHoldingItsTurn:
+    """A bot that sends `response`, then holds its turn open (its next prediction, the tracker
+    save) until `release` is set; `replied` is set once the response went out."""
 
-    async def bot_still_thinking_after_its_reply(message: Any) -> None:
-        await message.output_channel.send_text_message(message.sender_id, "respuesta")
-        replied.set()
-        await release.wait()  # e.g. its next prediction, or the tracker save
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.replied, self.release = asyncio.Event(), asyncio.Event()
 
+    async def __call__(self, message: Any) -> None:
+        await message.output_channel.send_response(message.sender_id, self.response)
+        self.replied.set()
+        await self.release.wait()
+
+
+@contextlib.asynccontextmanager
+async def turn_held_open(sandbox: Any, tmp_path: Any, bot: BotHoldingItsTurn, user: str,
+                         wamid: str) -> AsyncIterator[ChattigoInput]:
+    """A channel with a SQLite inbox whose bot got one message and replied, its turn held
+    open; afterwards the turn ends and every message is finished."""
     channel = ChattigoInput.from_credentials(channel_settings(
         base_url=sandbox.url, webhook_token=TOKEN, inbox_path=str(tmp_path / "inbox.db")))
-    async with serve_sanic(make_app(channel, bot_still_thinking_after_its_reply)) as url:
+    async with serve_sanic(make_app(channel, bot)) as url:
         async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
-            await http.post(WEBHOOK, json=body("5491100000105", "hola", "wamid.R7"))
-            await asyncio.wait_for(replied.wait(), 10)
-            # a kill -9 now leaves nothing for the next start or another instance to repeat
-            assert await channel.delivery.store.records(INBOX) == []
-            assert await channel.dedup.state(f"{DID}:wamid.R7") == "done"
-            release.set()
+            await http.post(WEBHOOK, json=body(user, "hola", wamid))
+            await asyncio.wait_for(bot.replied.wait(), 10)
+            yield channel
+            bot.release.set()
             assert await channel.dispatcher.drain(5) == 0
     await channel.client.aclose()
+
+
+async def test_a_turn_that_replied_is_settled_before_it_ends_so_a_crash_cannot_repeat_it(
+        sandbox, tmp_path):
+    bot = BotHoldingItsTurn({"text": "respuesta"})
+    async with turn_held_open(sandbox, tmp_path, bot, "5491100000105", "wamid.R7") as channel:
+        # a kill -9 now leaves nothing for the next start or another instance to repeat
+        assert await channel.delivery.store.records(INBOX) == []
+        assert await channel.dedup.state(f"{DID}:wamid.R7") == "done"
     replies = [m.payload["content"] for m in sandbox.state.select(direction="out",
                                                                   msisdn="5491100000105")]
     assert replies == ["respuesta"]
 
 
 async def test_a_turn_that_handed_off_stays_kept_until_its_pause_is_recorded(sandbox, tmp_path):
-    replied, release = asyncio.Event(), asyncio.Event()
-
-    async def bot_handing_off(message: Any) -> None:
-        await message.output_channel.send_response(message.sender_id, {
-            "text": "Te paso con una persona", "custom": {"type": "transfer"}})
-        replied.set()
-        await release.wait()  # the pause is written once the turn's tracker is saved
-
-    channel = ChattigoInput.from_credentials(channel_settings(
-        base_url=sandbox.url, webhook_token=TOKEN, inbox_path=str(tmp_path / "inbox.db")))
-    async with serve_sanic(make_app(channel, bot_handing_off)) as url:
-        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
-            await http.post(WEBHOOK, json=body("5491100000106", "agente", "wamid.R8"))
-            await asyncio.wait_for(replied.wait(), 10)
-            # a kill -9 now: the next start runs the turn again, and the pause is recorded
-            assert [r.key for r in await channel.delivery.store.records(INBOX)] == [
-                f"{DID}:wamid.R8"]
-            release.set()
-            assert await channel.dispatcher.drain(5) == 0
-            assert await channel.delivery.store.records(INBOX) == []
-    await channel.client.aclose()
+    bot = BotHoldingItsTurn({"text": "Te paso con una persona", "custom": {"type": "transfer"}})
+    async with turn_held_open(sandbox, tmp_path, bot, "5491100000106", "wamid.R8") as channel:
+        # a kill -9 now: the next start runs the turn again, and the pause is recorded
+        assert [r.key for r in await channel.delivery.store.records(INBOX)] == [
+            f"{DID}:wamid.R8"]
+    left = open_store(f"sqlite:///{tmp_path / 'inbox.db'}")  # once the pause is recorded
+    assert await left.records(INBOX) == []
+    await left.aclose()

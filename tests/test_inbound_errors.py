@@ -288,3 +288,13 @@ def test_mutated_fixtures_raise_nothing_but_invalid_payload(name, data):
         else:
             target[key] = data.draw(json_values)
     _parse_or_invalid(body)
+
+
+def test_a_broken_message_whose_errors_field_is_not_a_list_reaches_the_bot_as_unsupported():
+    # found by the fuzz test above: `errors: true` on a message that fails validation
+    body = copy.deepcopy(load("interactive_unsupported_with_value_error"))
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["errors"] = True
+    [parsed] = parse_webhook(body, SETTINGS, received_at=0).messages
+    assert parsed.kind == "interactive" and parsed.metadata["problem"]["field"].endswith("errors")
+    assert all(isinstance(error, dict) for error in parsed.metadata["errors"])

@@ -195,7 +195,9 @@ def _parse_message(raw: Any, path: str, scope: _Scope, batch: Batch) -> None:
     keep_raw = batch.settings.metadata_raw or result.intent_key in RAW_KINDS
     metadata = _metadata(message, kind, raw, scope.business, matched, batch, keep_raw)
     if problem is not None:
-        metadata.update(raw=raw, errors=[*(raw.get("errors") or []), *scope.errors],
+        errors = raw.get("errors")  # not validated: the message is broken
+        metadata.update(raw=raw, errors=[*(errors if isinstance(errors, list) else []),
+                                         *scope.errors],
                         problem={"field": problem.field, "reason": problem.reason})
     metadata.update(result.details)
     batch.add(InboundMessage(sender, result.text, message.id, scope.business.number, kind,

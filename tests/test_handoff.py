@@ -261,11 +261,11 @@ async def test_a_malformed_handoff_sends_nothing_of_its_response_and_names_the_f
         agent, caplog):
     async with stack(agent) as running:
         output = running.channel.get_output_channel()
-        with caplog.at_level(logging.ERROR, logger="rasa_chattigo.channel"):
+        with caplog.at_level(logging.ERROR, logger="rasa_chattigo.output"):
             await output.send_response(running.user, {
                 "text": "Te paso con ventas", "custom": {"type": "group", "idCampaign": "12"}})
         assert running.sent() == []
-        [record] = [r for r in caplog.records if r.name == "rasa_chattigo.channel"]
+        [record] = [r for r in caplog.records if r.name == "rasa_chattigo.output"]
         assert "bot response field 'custom.content': is required in a group send" in \
             record.getMessage()
 

@@ -78,8 +78,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             "POST", str(url), content, {**_POST_JSON_HEADERS, **headers},
             aiohttp.ClientTimeout(total=timeout * TOTAL_TIMEOUTS, connect=timeout,
                                   sock_read=timeout))
-        return httpx.Response(status, headers=raw, content=answer,
-                              request=httpx.Request("POST", url))
+        response = httpx.Response(status, headers=raw, content=answer)
+        if status >= 300:  # only a refusal is read for its request (a 400 to a login)
+            response.request = httpx.Request("POST", url)
+        return response
 
     async def _exchange(self, method: str, url: str, content: bytes, headers: Any,
                         timeout: aiohttp.ClientTimeout) -> Tuple[int, List[Any], bytes]:

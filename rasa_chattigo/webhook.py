@@ -74,7 +74,7 @@ class WebhookHandler:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
         try:
             body = await self._verify(request)
-            parsed = parse_webhook(_decode(body), self._settings)
+            parsed = parse_webhook(_decode(body), self._settings, raw=body)
             summary = await self._dispatch(parsed, on_new_message, request.app)
         except WebhookRejected as exc:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)

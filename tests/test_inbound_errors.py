@@ -12,6 +12,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.inbound._limits import (
+    MAX_METADATA_BYTES,
+    bounded_metadata,
+    clean_json,
+    needs_cleaning,
+)
 from rasa_chattigo.inbound._parse import parse_webhook
 from rasa_chattigo.settings import parse_settings
 
@@ -298,3 +304,58 @@ def test_a_broken_message_whose_errors_field_is_not_a_list_reaches_the_bot_as_un
     [parsed] = parse_webhook(body, SETTINGS, received_at=0).messages
     assert parsed.kind == "interactive" and parsed.metadata["problem"]["field"].endswith("errors")
     assert all(isinstance(error, dict) for error in parsed.metadata["errors"])
+
+
+# --- the cleaning pass is skipped only where it would change nothing ---------------------------
+
+_TEXTS = st.text(st.characters(blacklist_categories=()), max_size=12)  # lone surrogates too
+_NESTED = st.recursive(st.none() | st.integers() | _TEXTS,
+                       lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(_TEXTS, inner, max_size=3), max_leaves=60)
+
+
+def _as_json_text(value: Any, ascii_only: bool, encoding: str) -> bytes:
+    return json.dumps(value, ensure_ascii=ascii_only).encode(encoding, errors="surrogatepass")
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(_NESTED, st.integers(0, 40), st.booleans(), st.booleans(),
+       st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+def test_json_text_said_to_need_no_cleaning_decodes_to_what_cleaning_leaves_alone(
+        value, depth, in_lists, ascii_only, encoding):
+    for _ in range(depth):  # nested up to 40 deep, around whatever was drawn
+        value = [value] if in_lists else {"k": value}
+    raw = _as_json_text(value, ascii_only, encoding)
+    decoded = json.loads(raw)
+    if not needs_cleaning(raw):
+        assert clean_json(decoded) == decoded
+
+
+@pytest.mark.parametrize(("raw", "needs"), [
+    (b'{"text": "hola", "n": [1, 2]}', False),
+    ('{"text": "¿qué tal? 👋"}'.encode(), False),
+    (b'{"text": "\\u00bfqu\\u00e9 tal? \\ud83d\\udc4b"}', True),  # a pair: still looked at
+    (b'{"text": "\\uD800"}', True),
+    (b'{"text": "\xed\xa0\x80"}', True),  # a surrogate encoded in UTF-8
+    ('{"text": "hola"}'.encode("utf-16"), True),
+    (b"[" * 32 + b"]" * 32, True),
+    (b"[" * 31 + b"]" * 31, False),
+])
+def test_needs_cleaning_says_when_the_walk_cannot_be_skipped(raw, needs):
+    assert needs_cleaning(raw) is needs
+
+
+def test_a_lone_surrogate_is_replaced_when_the_raw_text_is_given_too():
+    body = copy.deepcopy(load("text"))
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "hola\ud800"
+    raw = json.dumps(body).encode()
+    [parsed] = parse_webhook(json.loads(raw), SETTINGS, received_at=0, raw=raw).messages
+    assert parsed.text == "hola\ufffd"
+
+
+def test_metadata_under_the_cap_is_kept_as_it_is_and_over_it_cut_largest_first():
+    small = {"name": "Ana", "raw": {"a": "x" * 100}}
+    assert bounded_metadata(small) == (small, False)
+    big = {"name": "Ana", "raw": "x" * MAX_METADATA_BYTES}
+    bounded, cut = bounded_metadata(big)
+    assert cut and bounded["name"] == "Ana" and bounded["raw"]["truncated"] is True

@@ -31,6 +31,9 @@ MAX_DEPTH = 32
 DEEP_MARKER = "[nested too deeply]"
 _REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: What in JSON text can decode to a lone surrogate: a surrogate escape, a surrogate encoded
+#: in UTF-8 (`json.loads` decodes bytes with surrogatepass), a NUL (UTF-16 or UTF-32 text).
+_SURROGATE_SOURCE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|\x00")
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:
@@ -50,6 +53,17 @@ def clean_json(value: Any, depth: int = 0) -> Any:
             return DEEP_MARKER
         return [clean_json(v, depth + 1) for v in value]
     return value
+
+
+def needs_cleaning(raw: bytes) -> bool:
+    """Whether the JSON text `raw` may decode to something `clean_json` changes.
+
+    False is certain: no surrogate can come out of it, and it has too few brackets to nest
+    `MAX_DEPTH` deep. True only means `clean_json` has to look (a cheap check on the bytes
+    instead of a walk over every decoded value).
+    """
+    return (raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
+            or _SURROGATE_SOURCE.search(raw) is not None)
 
 
 def clean_text(text: str) -> str:
@@ -80,6 +94,8 @@ def bounded_metadata(metadata: Dict[str, Any]) -> Tuple[Dict[str, Any], bool]:
 
     A cut value becomes `{"truncated": true, "bytes": <size>, "start": <first 1 KB>}`.
     """
+    if _size(metadata) <= MAX_METADATA_BYTES:  # the values' sizes add up to less
+        return metadata, False
     sizes = {key: _size(value) for key, value in metadata.items()}
     total = sum(sizes.values())
     if total <= MAX_METADATA_BYTES:

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 from rasa_chattigo.errors import InvalidPayload
 from rasa_chattigo.inbound._cloud import CLOUD_API_OBJECT, parse_cloud
 from rasa_chattigo.inbound._legacy import LEGACY_KEYS, parse_legacy
-from rasa_chattigo.inbound._limits import clean_json
+from rasa_chattigo.inbound._limits import clean_json, needs_cleaning
 from rasa_chattigo.inbound._types import (
     Batch,
     InboundMessage,
@@ -20,7 +20,8 @@ __all__ = ["InboundMessage", "ParsedWebhook", "StatusUpdate", "parse_webhook"]
 
 
 def parse_webhook(
-    body: Any, settings: ChattigoSettings, *, received_at: Optional[int] = None
+    body: Any, settings: ChattigoSettings, *, received_at: Optional[int] = None,
+    raw: Optional[bytes] = None,
 ) -> ParsedWebhook:
     """Turns a decoded webhook body into messages for the bot and status updates.
 
@@ -33,6 +34,9 @@ def parse_webhook(
         settings: the channel settings (`intents`, `ignore`, `did`).
         received_at: Unix seconds to use when a message carries no timestamp
             (default: now).
+        raw: the JSON text `body` was decoded from, when the caller has it: a text that
+            cannot hold a lone surrogate or nest too deeply spares the walk over every value
+            that would otherwise look for them.
 
     A message that cannot be mapped still reaches the bot as the `unsupported` intent (what was
     received in metadata) and is listed in `problems`; one naming no sender is only listed.
@@ -43,7 +47,8 @@ def parse_webhook(
     """
     if not isinstance(body, dict):
         raise InvalidPayload("body", f"must be a JSON object, got {json_type(body)}")
-    body = clean_json(body)
+    if raw is None or needs_cleaning(raw):
+        body = clean_json(body)
     batch = Batch(settings, int(time.time()) if received_at is None else received_at)
     data_format = _parse_into(body, batch)
     return ParsedWebhook(

@@ -1,11 +1,17 @@
-"""Both adaptive-start variants on one `rasa run`: the credentials file that mounts them."""
+"""Both adaptive-start variants and both REST baselines on one `rasa run`: the credentials
+file that mounts them."""
 
 from pathlib import Path
+from typing import Any, Dict, Optional
+
+from rasa.core.channels.rest import RestInput
 
 from rasa_chattigo.channel import ChattigoInput
 
 #: The variants the e2e and ack sections compare, by their webhook route name.
 ON, OFF = "chattigo", "chattigo_gate_off"
+#: Rasa's REST channel, and the same channel passing on the body's `metadata`.
+REST, REST_METADATA = "rest", "rest_metadata"
 
 _LOGIN = """  base_url: ${CHATTIGO_BASE_URL}
   did: ${CHATTIGO_DID}
@@ -25,8 +31,29 @@ class ChattigoInputGateOff(ChattigoInput):
         return OFF
 
 
+class RestInputWithMetadata(RestInput):
+    """Rasa's REST channel at /webhooks/rest_metadata/, giving the bot the body's `metadata`.
+
+    The way Rasa's docs extend a channel with metadata (`get_metadata`). The bench sends it the
+    metadata the Chattigo channel gives the same message, so what that metadata costs inside
+    Rasa (a larger tracker to save and load every turn) is measured apart from the channel.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        """Mounted at /webhooks/rest_metadata/."""
+        return REST_METADATA
+
+    def get_metadata(self, request: Any) -> Optional[Dict[str, Any]]:
+        """The `metadata` object of the JSON body, if any."""
+        body = request.json
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        return metadata if isinstance(metadata, dict) else None
+
+
 def write_credentials(folder: Path) -> Path:
-    """Writes a credentials.yml with `rest`, the channel (adaptive start on) and its gate-off twin.
+    """Writes a credentials.yml with `rest`, REST with metadata, the channel (adaptive start on)
+    and its gate-off twin.
 
     Returns:
         The file's absolute path (`rasa run --credentials` accepts it).
@@ -34,6 +61,7 @@ def write_credentials(folder: Path) -> Path:
     path = folder.resolve() / "credentials.yml"
     path.write_text(
         "rest:\n\n"
+        "bench.channels.RestInputWithMetadata:\n\n"
         f"rasa_chattigo.ChattigoInput:\n{_LOGIN}  adaptive_start: true\n\n"
         f"bench.channels.ChattigoInputGateOff:\n{_LOGIN}  adaptive_start: false\n"
         "  store_namespace: bench_gate_off\n",

@@ -113,18 +113,24 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
     for tag, url in enumerate(urls.values()):
         await load.run_chattigo(url, stack.sandbox_url, DID, users, warm_per_user, expected,
                                 tag=9980 + tag)
-    runs: Dict[str, List[Dict[str, Any]]] = {"rest": [], **{name: [] for name in urls}}
+    await load.run_rest(rest_url, users, warm_per_user, "warm-metadata", metadata_did=DID)
+    runs: Dict[str, List[Dict[str, Any]]] = {
+        channels.REST: [], channels.REST_METADATA: [], **{name: [] for name in urls}}
     for rep in range(reps):
         cpu.mark()
         rest = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}")
-        runs["rest"].append(run_figures(rest, cpu.mark()))
+        runs[channels.REST].append(run_figures(rest, cpu.mark()))
+        with_metadata = await load.run_rest(rest_url, users, per_user,
+                                            f"{os.getpid()}-{rep}-metadata", metadata_did=DID)
+        runs[channels.REST_METADATA].append(run_figures(with_metadata, cpu.mark()))
         for variant in turn_order(rep):
             tag = rep if variant == channels.ON else 50 + rep
             result = await load.run_chattigo(urls[variant], stack.sandbox_url, DID, users,
                                              per_user, expected, tag=tag)
             runs[variant].append(run_figures(result, cpu.mark()))
-        logger.info("rep %d: REST %.1f, Chattigo %.1f, gate off %.1f msg/s; ack p99 %.0f / %.0f ms",
-                    rep + 1, rest.throughput, runs[channels.ON][-1]["throughput"],
+        logger.info("rep %d: REST %.1f, with metadata %.1f, Chattigo %.1f, gate off %.1f msg/s; "
+                    "ack p99 %.0f / %.0f ms", rep + 1, rest.throughput,
+                    with_metadata.throughput, runs[channels.ON][-1]["throughput"],
                     runs[channels.OFF][-1]["throughput"], runs[channels.ON][-1]["ack_p99"],
                     runs[channels.OFF][-1]["ack_p99"])
     return runs
@@ -139,16 +145,24 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     """Per-figure summaries of the REST and both Chattigo variants, with ratios to REST.
 
     `chattigo` (adaptive start on, the default) and `ratio` keep their meaning;
-    `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off.
+    `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off;
+    `rest_metadata` is REST carrying the metadata Chattigo gives each message, and
+    `ratio_to_rest_metadata` / `ratio_gate_off_to_rest_metadata` compare both variants with it.
     """
     figures: Dict[str, Any] = {}
     for key, unit in (("throughput", "msg/s"), ("p50", "ms"), ("p95", "ms"), ("p99", "ms"),
                       ("cpu_rasa", "ms/msg"), ("cpu_sandbox", "ms/msg"),
                       ("cpu_generator", "ms/msg")):
-        rest = figure(runs["rest"], key, unit)
+        rest = figure(runs[channels.REST], key, unit)
         on, off = (figure(runs[variant], key, unit) for variant in (channels.ON, channels.OFF))
         figures[key] = {"rest": rest, "chattigo": on, "ratio": ratio(on, rest),
                         "chattigo_gate_off": off, "ratio_gate_off": ratio(off, rest)}
+        if runs.get(channels.REST_METADATA):
+            with_metadata = figure(runs[channels.REST_METADATA], key, unit)
+            figures[key].update({
+                "rest_metadata": with_metadata,
+                "ratio_to_rest_metadata": ratio(on, with_metadata),
+                "ratio_gate_off_to_rest_metadata": ratio(off, with_metadata)})
     figures["errors"] = {name: sum(r["errors"] for r in rs) for name, rs in runs.items()}
     figures["replies_per_run"] = {name: [r["replies"] for r in rs] for name, rs in runs.items()}
     figures["notify_lag_p50_ms"] = figure(runs[channels.ON], "notify_lag_p50", "ms")

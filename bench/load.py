@@ -17,11 +17,13 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import aiohttp
 
+from rasa_chattigo.inbound import parse_webhook
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
+from rasa_chattigo.settings import parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,14 @@ class RunResult:
     def throughput(self) -> float:
         """Messages done per second."""
         return self.messages / self.seconds if self.seconds else 0.0
+
+
+def whatsapp_metadata(did: str, msisdn: str, text: str) -> Dict[str, Any]:
+    """The metadata the Chattigo channel gives the bot for this text from `msisdn`."""
+    body = build_cloud_webhook("text", did=did, msisdn=msisdn, name="Bench", text=text)
+    settings = parse_settings({"did": did, "username": "bench", "password": "bench"})
+    (message,) = parse_webhook(body, settings).messages
+    return message.metadata
 
 
 def conversation(length: int) -> List[str]:
@@ -152,13 +162,21 @@ class ReplyWatcher:
 
 
 async def rest_user(http: aiohttp.ClientSession, url: str, sender: str, messages: Sequence[str],
-                    result: RunResult) -> List[int]:
-    """One REST conversation; returns the number of replies to each message."""
+                    result: RunResult, whatsapp: Optional[Tuple[str, str]] = None) -> List[int]:
+    """One REST conversation; returns the number of replies to each message.
+
+    Args:
+        whatsapp: (business number, user's number): each message carries the metadata the
+            Chattigo channel would give it (`whatsapp_metadata`).
+    """
     counts = []
     for text in messages:
+        body: Dict[str, Any] = {"sender": sender, "message": text}
+        if whatsapp is not None:
+            body["metadata"] = whatsapp_metadata(*whatsapp, text)
         start = time.perf_counter()
         try:
-            async with http.post(url, json={"sender": sender, "message": text}) as answer:
+            async with http.post(url, json=body) as answer:
                 answer.raise_for_status()
                 replies = len(await answer.json())
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
@@ -207,14 +225,23 @@ async def chattigo_user(http: aiohttp.ClientSession, url: str, watcher: ReplyWat
     return last
 
 
-async def run_rest(base_url: str, users: int, per_user: int, tag: str) -> RunResult:
-    """`users` concurrent REST conversations of `per_user` messages each."""
+async def run_rest(base_url: str, users: int, per_user: int, tag: str,
+                   metadata_did: Optional[str] = None) -> RunResult:
+    """`users` concurrent REST conversations of `per_user` messages each.
+
+    Args:
+        metadata_did: sends to `/webhooks/rest_metadata/` instead (`bench.channels`), every
+            message with the WhatsApp metadata the Chattigo channel gives it, for this
+            business number.
+    """
     result = RunResult("rest")
-    url = f"{base_url}/webhooks/rest/webhook"
+    route = "rest" if metadata_did is None else "rest_metadata"
+    url = f"{base_url}/webhooks/{route}/webhook"
     async with _client(users) as http:
         start = time.perf_counter()
         await asyncio.gather(*(
-            rest_user(http, url, f"bench-{tag}-{n}", conversation(per_user), result)
+            rest_user(http, url, f"bench-{tag}-{n}", conversation(per_user), result,
+                      None if metadata_did is None else (metadata_did, f"5498{n:08d}"))
             for n in range(users)))
         result.seconds = time.perf_counter() - start
     return result

@@ -63,6 +63,28 @@ def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
               _cell(e2e[key]["chattigo_gate_off"]), "REST " + _cell(e2e[key]["rest"]),
               _ratio(e2e[key]["ratio_gate_off"])]
              for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
+    rows += _metadata_rows(e2e)
+    return rows
+
+
+_METADATA_KEYS = ("throughput", "p50", "p99", "cpu_rasa")
+
+
+def _metadata_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    """REST carrying Chattigo's metadata: against REST, and both variants against it."""
+    if "rest_metadata" not in e2e["throughput"]:
+        return []
+    rows = [[f"REST with the same metadata: {_E2E_NAMES[key]}", _cell(e2e[key]["rest_metadata"]),
+             "REST " + _cell(e2e[key]["rest"]),
+             _ratio(ratio(e2e[key]["rest_metadata"], e2e[key]["rest"]))]
+            for key in _METADATA_KEYS]
+    for variant, label, ratio_key in (
+            ("chattigo", "", "ratio_to_rest_metadata"),
+            ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_rest_metadata")):
+        rows += [[f"End to end{label}, against REST with the same metadata: {_E2E_NAMES[key]}",
+                  _cell(e2e[key][variant]),
+                  "REST with metadata " + _cell(e2e[key]["rest_metadata"]),
+                  _ratio(e2e[key][ratio_key])] for key in _METADATA_KEYS]
     return rows
 
 
@@ -168,7 +190,12 @@ def gap_note(results: Dict[str, Any]) -> Optional[str]:
                    / results["load"]["messages_per_run"])
     gap = e2e["cpu_rasa"]["chattigo"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
     cpu = channel["send_cpu"]
-    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. The bot answers "
+    metadata = ""
+    if "rest_metadata" in e2e["cpu_rasa"]:
+        share = e2e["cpu_rasa"]["rest_metadata"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
+        metadata = (f"REST carrying the same WhatsApp metadata costs {share:.2f} ms more per "
+                    f"message than REST. ")
+    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. {metadata}The bot answers "
             f"{per_message:.2f} replies per message; at the measured CPU per reply request "
             f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "
             f"through the channel, {per_message * cpu['bare_aiohttp']['median'] / 1000:.2f} ms "
@@ -190,8 +217,9 @@ def markdown(results: Dict[str, Any]) -> str:
     if e2e:
         load = results["load"]
         lines += [f"End to end: {load['users']} concurrent users, {load['messages_per_run']} "
-                  f"messages per run, {load['reps']} runs per channel alternating REST and "
-                  f"Chattigo with adaptive start on and off on one `rasa run`; "
+                  f"messages per run, {load['reps']} runs per channel alternating REST, REST "
+                  f"with the WhatsApp metadata Chattigo gives each message, and Chattigo with "
+                  f"adaptive start on and off, on one `rasa run`; "
                   f"errors {e2e['errors']}.", ""]
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]

@@ -51,6 +51,8 @@ async def _measure(url: str, sends: int, reps: int) -> Dict[str, List[float]]:
                                               "password": PASSWORD, "bot_name": "Aynux",
                                               "allowed_ips": ["127.0.0.1/32"]})
     output = channel.get_output_channel()
+    for n in range(BATCH):  # they wrote: replies inside the window, as in the e2e run
+        channel.conversations.window.user_wrote(f"549110{n:07d}")
     inbound = f"{url}/webhooks/inbound"
     headers = {"Authorization": f"Bearer {await channel.client.login(DID)}"}
     try:
@@ -64,7 +66,7 @@ async def _measure(url: str, sends: int, reps: int) -> Dict[str, List[float]]:
                 (await bare_httpx.post(inbound, json=_body(n), headers=headers)).raise_for_status()
 
             cases: Dict[str, Send] = {
-                "channel": lambda n: output.send_text_message(f"549110{n:07d}", TEXT),
+                "channel": lambda n: output.send_text_message(f"549110{n % BATCH:07d}", TEXT),
                 "bare_aiohttp": via_aiohttp, "bare_httpx": via_httpx}
             return {name: await _cpu_per_send(send, sends, reps) for name, send in cases.items()}
     finally:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sanic import Sanic
 
+from rasa_chattigo import webhook as webhook_module
 from rasa_chattigo.channel import ChattigoInput
 from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.credentials._admin_api import MAX_BODY_BYTES, add_admin_routes
@@ -313,6 +314,32 @@ async def test_deep_context_and_a_lone_surrogate_reach_the_bot_encodable(collect
     (received,) = collector.messages
     assert received.sender_id == USER + "\ufffd"
     json.dumps(received.metadata).encode("utf-8")  # a tracker store can write it
+
+
+@pytest.mark.parametrize("error", [TypeError("unhashable type: 'dict'"), KeyError("from"),
+                                   RecursionError("maximum recursion depth exceeded")])
+async def test_a_parser_bug_costs_its_request_a_logged_400_and_the_next_one_is_served(
+        collector, monkeypatch, caplog, error):
+    real_parse = webhook_module.parse_webhook
+
+    def buggy_parse(body: Any, settings: Any, **kwargs: Any) -> Any:
+        if body.get("bug"):
+            raise error  # what a parser bug the fuzz tests missed would raise
+        return real_parse(body, settings, **kwargs)
+
+    monkeypatch.setattr(webhook_module, "parse_webhook", buggy_parse)
+    buggy = {**build_cloud_webhook("text", did=DID, msisdn=USER, text="hola"), "bug": True}
+    fine = build_cloud_webhook("text", did=DID, msisdn=USER, text="chau")
+    async with serve_sanic(make_app(token_channel(ack="inline"), collector)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            refused = await http.post(WEBHOOK, json=buggy)
+            served = await http.post(WEBHOOK, json=fine)
+    assert (refused.status_code, refused.json()["field"]) == (400, "body")
+    assert (served.status_code, served.json()["messages"]) == (200, 1)
+    assert [m.text for m in collector.messages] == ["chau"]
+    (logged,) = [r for r in caplog.records if "the parser failed" in r.getMessage()]
+    assert logged.levelname == "ERROR" and type(error).__name__ in logged.getMessage()
+    assert "test_attacks.py" in logged.getMessage()  # where it failed, for the report
 
 
 @pytest.mark.parametrize("ack", ["background", "inline"])

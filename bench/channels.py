@@ -34,9 +34,10 @@ class ChattigoInputGateOff(ChattigoInput):
 class RestInputWithMetadata(RestInput):
     """Rasa's REST channel at /webhooks/rest_metadata/, giving the bot the body's `metadata`.
 
-    The way Rasa's docs extend a channel with metadata (`get_metadata`). The bench sends it the
-    metadata the Chattigo channel gives the same message, so what that metadata costs inside
-    Rasa (a larger tracker to save and load every turn) is measured apart from the channel.
+    Rasa 3.6's own `get_metadata` already reads that key; this class gives the baseline its own
+    route and input channel name, whatever Rasa's default. The bench sends it the metadata the
+    Chattigo channel gives the same message, so what that metadata costs inside Rasa (a larger
+    tracker to save and load every turn) is measured apart from the channel.
     """
 
     @classmethod

@@ -118,11 +118,14 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
         channels.REST: [], channels.REST_METADATA: [], **{name: [] for name in urls}}
     for rep in range(reps):
         cpu.mark()
-        rest = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}")
-        runs[channels.REST].append(run_figures(rest, cpu.mark()))
-        with_metadata = await load.run_rest(rest_url, users, per_user,
-                                            f"{os.getpid()}-{rep}-metadata", metadata_did=DID)
-        runs[channels.REST_METADATA].append(run_figures(with_metadata, cpu.mark()))
+        measured: Dict[str, load.RunResult] = {}
+        for baseline in ([channels.REST, channels.REST_METADATA] if rep % 2 == 0
+                         else [channels.REST_METADATA, channels.REST]):  # swapped, like below
+            measured[baseline] = await load.run_rest(
+                rest_url, users, per_user, f"{os.getpid()}-{rep}-{baseline}",
+                metadata_did=DID if baseline == channels.REST_METADATA else None)
+            runs[baseline].append(run_figures(measured[baseline], cpu.mark()))
+        rest, with_metadata = measured[channels.REST], measured[channels.REST_METADATA]
         for variant in turn_order(rep):
             tag = rep if variant == channels.ON else 50 + rep
             result = await load.run_chattigo(urls[variant], stack.sandbox_url, DID, users,

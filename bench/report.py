@@ -193,8 +193,8 @@ def gap_note(results: Dict[str, Any]) -> Optional[str]:
     metadata = ""
     if "rest_metadata" in e2e["cpu_rasa"]:
         share = e2e["cpu_rasa"]["rest_metadata"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
-        metadata = (f"REST carrying the same WhatsApp metadata costs {share:.2f} ms more per "
-                    f"message than REST. ")
+        metadata = (f"REST carrying the same WhatsApp metadata costs {share:+.2f} ms per "
+                    f"message against REST. ")
     return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. {metadata}The bot answers "
             f"{per_message:.2f} replies per message; at the measured CPU per reply request "
             f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "

@@ -2,6 +2,7 @@
 Rasa is `turn.Turns`)."""
 
 import asyncio
+import hashlib
 import json
 import logging
 import traceback
@@ -95,6 +96,10 @@ class WebhookHandler:
         except ChattigoError as exc:  # credentials store down, a row no key opens, ...
             logger.error("Webhook not processed: %s", shown(exc))
             return _error(503, str(exc))
+        except Exception as exc:  # a bug past the parser: asked again (dedup), never a 500
+            logger.error("Webhook not processed, Chattigo is asked to send it again: %s",
+                         _bug(exc))
+            return _error(503, "internal error; send it again")
         return sanic_api.json_response(summary)
 
     async def _verify(self, request: Any) -> bytes:
@@ -223,11 +228,17 @@ def _parse(body: bytes, settings: ChattigoSettings) -> ParsedWebhook:
     except ChattigoError:
         raise
     except Exception as exc:  # the fuzz tests look for these; one they missed lands here
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        logger.error("Webhook body refused: the parser failed (%s: %s, at %s:%s); please "
-                     "report it with the body", type(exc).__name__, shown(exc),
-                     where.filename, where.lineno)
+        logger.error("Webhook body refused: the parser failed (%s); body of %d bytes, "
+                     "sha256 %s", _bug(exc), len(body), hashlib.sha256(body).hexdigest()[:16])
         raise InvalidPayload("body", "could not be parsed") from None
+
+
+def _bug(exc: Exception) -> str:
+    """`Type: message, at file:line`, the line being the innermost one of this package."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [frame for frame in frames if "rasa_chattigo" in frame.filename] or frames[-1:]
+    where = f", at {ours[-1].filename}:{ours[-1].lineno}" if ours else ""
+    return f"{type(exc).__name__}: {shown(exc)}{where}"
 
 
 def _decode(body: bytes) -> Any:

@@ -2,6 +2,7 @@
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from typing import List
 
@@ -106,6 +107,57 @@ async def test_sqlite_writes_from_the_loop_are_seen_by_the_sql_store_and_checkpo
     assert (records[0].owner, records[0].attempts, len(records[0].error)) == ("other", 3, 300)
     await reader.aclose()
     await fast.aclose()
+
+
+async def test_the_worker_thread_starts_the_sqlite_wal_over_so_the_loop_never_syncs_it(tmp_path):
+    # A reused WAL's header is synced (fsync) by the write that starts it over: the lease's,
+    # right after the checkpoint, and not the loop's next write (a stall of the whole loop).
+    path = tmp_path / "inbox.db"
+    store = open_store(f"sqlite:///{path}", "ns")
+    wal = tmp_path / "inbox.db-wal"
+
+    def header() -> bytes:  # checkpoint sequence and salts: they change when the WAL restarts
+        return wal.read_bytes()[12:24]
+
+    for round_ in range(3):
+        for n in range(50):
+            await store.put(record(f"k{round_}-{n}", "me"))
+            await store.remove(INBOX, f"k{round_}-{n}")
+        before = header()
+        await store.heartbeat("me", 30)
+        after = header()
+        assert after != before  # started over by the heartbeat
+        await store.put(record(f"next{round_}", "me"))
+        assert header() == after  # the loop's write appended to it, with no sync
+    await store.aclose()
+
+
+async def test_loop_writes_to_a_file_being_checkpointed_wait_for_the_lease_write(tmp_path):
+    # Between the checkpoint and the lease's write, a loop write (of any store on the file)
+    # would be the one to start the WAL over, and sync it on the loop: they wait instead.
+    path = tmp_path / "inbox.db"
+    store, other = open_store(f"sqlite:///{path}", "a"), open_store(f"sqlite:///{path}", "b")
+    await store.put(record("k1", "me"))
+    await other.put(record("k1", "them"))
+    header = (tmp_path / "inbox.db-wal").read_bytes
+    before = header()[12:24]
+    release = threading.Event()
+    blocked = asyncio.ensure_future(store._run("hold the worker thread",
+                                               lambda conn: release.wait(5)))
+    beat = asyncio.ensure_future(store.heartbeat("me", 30))  # queued behind the block
+    await asyncio.sleep(0.05)
+    writes = [asyncio.ensure_future(other.put(record("k2", "them"))),
+              asyncio.ensure_future(store.remove(INBOX, "k1"))]
+    await asyncio.sleep(0.1)
+    assert not any(write.done() for write in writes)  # waiting for the checkpoint's end
+    release.set()
+    await asyncio.gather(blocked, beat, *writes)
+    after = header()[12:24]
+    assert after != before  # the heartbeat started the WAL over; the writes came after it
+    assert [r.key for r in await other.records(INBOX)] == ["k1", "k2"]
+    assert await store.records(INBOX) == []
+    await other.aclose()
+    await store.aclose()
 
 
 async def test_a_sqlite_inbox_whose_table_is_gone_raises_delivery_unavailable(tmp_path):

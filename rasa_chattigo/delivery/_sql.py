@@ -118,7 +118,7 @@ class SqlStore:
 
     async def heartbeat(self, owner: str, lease_seconds: float) -> None:
         """See `BoxStore.heartbeat`."""
-        await self._run("renew the lease", _renew, owner, time.time() + lease_seconds)
+        await self._run("renew the lease", renew_lease, owner, time.time() + lease_seconds)
 
     async def retire(self, owner: str) -> None:
         """See `BoxStore.retire`."""
@@ -172,7 +172,8 @@ def _reassign(conn: Any, box: str, dead: List[str], owner: str, token: str) -> L
     return taken
 
 
-def _renew(conn: Any, owner: str, expires_at: float) -> None:
+def renew_lease(conn: Any, owner: str, expires_at: float) -> None:
+    """Sets `owner`'s lease to end at `expires_at` (wall-clock seconds)."""
     c = owners_table.c
     if conn.execute(update(owners_table).where(c.owner == owner)
                     .values(expires_at=expires_at)).rowcount == 0:

@@ -7,10 +7,11 @@ import uuid
 from typing import List
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from rasa_chattigo.delivery import INBOX, OUTBOX, Record, open_store
 from rasa_chattigo.delivery._owner import dead_owners, new_owner_id
-from rasa_chattigo.delivery._sql import SqlStore
+from rasa_chattigo.delivery._sql import SqlStore, cause
 from rasa_chattigo.delivery._sqlite import SqliteStore
 from rasa_chattigo.errors import DeliveryUnavailable
 
@@ -109,7 +110,7 @@ async def test_sqlite_writes_from_the_loop_are_seen_by_the_sql_store_and_checkpo
     await fast.aclose()
 
 
-async def test_the_worker_thread_starts_the_sqlite_wal_over_so_the_loop_never_syncs_it(tmp_path):
+async def test_the_worker_thread_starts_the_sqlite_wal_over_after_its_checkpoint(tmp_path):
     # A reused WAL's header is synced (fsync) by the write that starts it over: the lease's,
     # right after the checkpoint, and not the loop's next write (a stall of the whole loop).
     path = tmp_path / "inbox.db"
@@ -132,6 +133,31 @@ async def test_the_worker_thread_starts_the_sqlite_wal_over_so_the_loop_never_sy
     await store.aclose()
 
 
+async def test_a_worker_thread_write_never_checkpoints_a_sqlite_inbox_on_its_own(tmp_path):
+    # SQLite's automatic checkpoint, after a commit that leaves 1000 pages in the WAL, would
+    # leave the WAL's restart (and its fsync) to the loop's next write.
+    path = tmp_path / "inbox.db"
+    store = open_store(f"sqlite:///{path}", "ns")
+    for n in range(400):  # about 1200 pages
+        await store.put(record(f"k{n}", "me"))
+    await SqlStore.put(store, record("k", "me"))  # in the worker thread, as when it is locked
+    header = (tmp_path / "inbox.db-wal").read_bytes
+    before = header()[12:24]
+    await store.put(record("next", "me"))
+    assert header()[12:24] == before  # the loop's write appended: nothing started it over
+    await store.heartbeat("me", 30)
+    assert header()[12:24] != before
+    await store.aclose()
+
+
+def test_a_store_error_names_the_database_s_words_never_the_statement_s_values():
+    wrapped = OperationalError("INSERT INTO x VALUES (?)", ("secret body",),
+                               sqlite3.OperationalError("disk I/O error\nmore"))
+    assert cause(wrapped) == "disk I/O error"
+    assert cause(OperationalError("INSERT", ("secret body",), None)) == "OperationalError"
+    assert cause(sqlite3.OperationalError("")) == "OperationalError"
+
+
 async def test_loop_writes_to_a_file_being_checkpointed_wait_for_the_lease_write(tmp_path):
     # Between the checkpoint and the lease's write, a loop write (of any store on the file)
     # would be the one to start the WAL over, and sync it on the loop: they wait instead.
@@ -141,17 +167,24 @@ async def test_loop_writes_to_a_file_being_checkpointed_wait_for_the_lease_write
     await other.put(record("k1", "them"))
     header = (tmp_path / "inbox.db-wal").read_bytes
     before = header()[12:24]
-    release = threading.Event()
-    blocked = asyncio.ensure_future(store._run("hold the worker thread",
-                                               lambda conn: release.wait(5)))
-    beat = asyncio.ensure_future(store.heartbeat("me", 30))  # queued behind the block
-    await asyncio.sleep(0.05)
+    first, second = threading.Event(), threading.Event()
+
+    def hold(until: threading.Event) -> "asyncio.Future[object]":
+        return asyncio.ensure_future(store._run("hold the worker thread",
+                                                lambda conn: until.wait(5)))
+
+    held = [hold(first)]
+    beat = asyncio.ensure_future(store.heartbeat("me", 30))  # its first checkpoint: queued
+    await asyncio.sleep(0)
+    held.append(hold(second))  # ahead of its second checkpoint and the lease's write
+    first.set()
+    await asyncio.sleep(0.1)
     writes = [asyncio.ensure_future(other.put(record("k2", "them"))),
               asyncio.ensure_future(store.remove(INBOX, "k1"))]
     await asyncio.sleep(0.1)
-    assert not any(write.done() for write in writes)  # waiting for the checkpoint's end
-    release.set()
-    await asyncio.gather(blocked, beat, *writes)
+    assert not any(write.done() for write in writes)  # waiting for the lease's write
+    second.set()
+    await asyncio.gather(*held, beat, *writes)
     after = header()[12:24]
     assert after != before  # the heartbeat started the WAL over; the writes came after it
     assert [r.key for r in await other.records(INBOX)] == ["k1", "k2"]

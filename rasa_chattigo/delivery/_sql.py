@@ -66,9 +66,7 @@ class SqlStore:
             with self._engine.begin() as conn:
                 return work(conn, *args)
         except SQLAlchemyError as exc:
-            cause = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
-            raise DeliveryUnavailable(self.label, f"cannot {doing}: "
-                                      f"{cause[0] if cause else type(exc).__name__}") from None
+            raise DeliveryUnavailable(self.label, f"cannot {doing}: {cause(exc)}") from None
 
     async def put(self, record: Record) -> None:
         """See `BoxStore.put`."""
@@ -129,6 +127,17 @@ class SqlStore:
         """Closes the connections and the worker thread."""
         await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
         self._thread.shutdown(wait=False)
+
+
+def cause(exc: BaseException) -> str:
+    """The first line of what the database said, else the error's type.
+
+    Of a SQLAlchemy error, only the driver's own (`orig`): its text names the statement and
+    its values.
+    """
+    said = getattr(exc, "orig", None) if isinstance(exc, SQLAlchemyError) else exc
+    lines = str(said or "").strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

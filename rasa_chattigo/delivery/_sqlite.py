@@ -7,11 +7,12 @@ import sqlite3
 import time
 from typing import Any, Awaitable, Callable, Dict, Optional, Sequence
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from rasa_chattigo.delivery._records import Record
-from rasa_chattigo.delivery._sql import SqlStore, renew_lease
+from rasa_chattigo.delivery._sql import SqlStore, cause, renew_lease
 from rasa_chattigo.errors import DeliveryUnavailable
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,13 @@ _SAVE = ("UPDATE chattigo_delivery SET owner = ?, next_at = ?, attempts = ?, sta
          "error = ?, created_at = ? WHERE box = ? AND key = ?")
 _REMOVE = "DELETE FROM chattigo_delivery WHERE box = ? AND key = ?"
 
-#: The WAL file is cut back to this size at a checkpoint (it never shrinks otherwise).
+#: The WAL file is cut back to this size when it starts over after a checkpoint (it never
+#: shrinks otherwise).
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 #: The files a worker thread is checkpointing now (`SqliteStore.heartbeat`), by real path:
-#: every store of the file waits for the checkpoint's end before it writes from the loop.
+#: every store of this process on the file waits for the checkpoint's end before it writes
+#: from the loop (another process's writes are not held: one instance per file).
 _checkpoints: Dict[str, "asyncio.Future[None]"] = {}
 
 
@@ -57,8 +60,9 @@ class SqliteStore(SqlStore):
     forth with the loop's own work), and each webhook answer waited for them. In WAL mode
     with `synchronous=NORMAL` a commit appends to the WAL file without an fsync, so they go
     through one plain `sqlite3` connection on the loop (tens of microseconds each). That
-    connection never checkpoints (`wal_autocheckpoint=0`): the worker thread does, with the
-    lease, and starts the WAL over itself (`heartbeat`). It never waits for another writer
+    connection never checkpoints (`wal_autocheckpoint=0`), nor does the worker thread's on
+    its own: the worker thread checkpoints with the lease, and starts the WAL over itself
+    (`heartbeat`). It never waits for another writer
     either: when the file is locked (a take-over, the CLI), the write is made from the
     worker thread, which may wait.
 
@@ -70,6 +74,7 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str, url: str, namespace: str = "rasa_chattigo") -> None:
         super().__init__(url, namespace)
+        event.listen(self._engine, "connect", _no_autocheckpoint)  # the heartbeat's job
         self._path = path
         self._file = os.path.realpath(path)
         self._conn: Optional[sqlite3.Connection] = None
@@ -97,9 +102,8 @@ class SqliteStore(SqlStore):
 
     async def _write(self, doing: str, statement: str, values: Sequence[Any],
                      in_thread: Callable[[], Awaitable[None]]) -> None:
-        checkpoint = _checkpoints.get(self._file)
-        if checkpoint is not None:  # the lease's write comes first (see `heartbeat`)
-            await asyncio.shield(checkpoint)
+        while self._file in _checkpoints:  # the lease's write comes first (see `heartbeat`)
+            await asyncio.shield(_checkpoints[self._file])
         conn = self._conn or await self._connect()
         try:
             conn.execute(statement, values)
@@ -136,21 +140,24 @@ class SqliteStore(SqlStore):
     async def heartbeat(self, owner: str, lease_seconds: float) -> None:
         """See `BoxStore.heartbeat`; first moves what the WAL holds into the database file.
 
-        Both in one job of the worker thread, the checkpoint first: the lease's write then
-        starts the WAL over, and makes the one fsync of its header that `synchronous=NORMAL`
-        asks for when a WAL is reused. Left to the loop's next write, that fsync held the
-        event loop for 190-350 ms in `make bench` while the disk was writing back the WAL.
-        So the loop's writes to the file, of every store on it, wait for the job's end (a
-        few milliseconds, a checkpoint costing about 1 ms per MB of WAL). A failed
-        checkpoint is logged: the lease is renewed all the same, and the next round tries
-        again.
+        A reused WAL's header is synced (fsync, at `synchronous=NORMAL`) by the write that
+        starts it over, the first after a complete checkpoint. Left to the loop's next write,
+        that fsync held the event loop for 190-350 ms in `make bench` while the disk was
+        writing back the WAL. So the worker thread checkpoints twice: once while the loop
+        goes on writing, then once more for what came meanwhile, with the lease's write
+        right after it in the same job, while every store's loop writes to the file wait
+        for the job's end: the lease's write is the one that starts the WAL over. The wait
+        is short (the second checkpoint has little to move), but it includes the fsyncs,
+        which take longer on a busy disk. A failed checkpoint is logged: the lease is
+        renewed all the same, and the next round tries again.
         """
+        await self._run("checkpoint the WAL", _checkpoint, self.label)
         while self._file in _checkpoints:  # another store's, on the same file
             await asyncio.shield(_checkpoints[self._file])
         done = _checkpoints[self._file] = asyncio.get_running_loop().create_future()
         try:
-            await self._run("renew the lease", _checkpoint_then_renew, owner,
-                            time.time() + lease_seconds, self.label)
+            await self._run("renew the lease", _checkpoint_then_renew, owner, lease_seconds,
+                            self.label)
         finally:
             del _checkpoints[self._file]
             done.set_result(None)
@@ -164,19 +171,25 @@ class SqliteStore(SqlStore):
         await super().aclose()
 
 
-def _checkpoint_then_renew(conn: Any, owner: str, expires_at: float, label: str) -> None:
+def _checkpoint(conn: Any, label: str) -> None:
     try:
-        busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()[0][0]
+        busy, log, moved = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()[0]
     except SQLAlchemyError as exc:
-        logger.warning("Inbox %s: cannot checkpoint the WAL: %s", label,
-                       str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0])
-    else:
-        if busy:
-            logger.debug("Inbox %s: WAL checkpoint left for the next round (busy)", label)
-    renew_lease(conn, owner, expires_at)
+        logger.warning("Inbox %s: cannot checkpoint the WAL: %s", label, cause(exc))
+        return
+    if busy or moved < log:
+        logger.debug("Inbox %s: WAL checkpoint left for the next round (%d of %d pages)",
+                     label, moved, log)
+
+
+def _checkpoint_then_renew(conn: Any, owner: str, lease_seconds: float, label: str) -> None:
+    _checkpoint(conn, label)
+    renew_lease(conn, owner, time.time() + lease_seconds)
+
+
+def _no_autocheckpoint(connection: Any, _record: Any) -> None:
+    connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _unavailable(label: str, doing: str, exc: BaseException) -> DeliveryUnavailable:
-    cause = str(exc).strip().splitlines()
-    return DeliveryUnavailable(label, f"cannot {doing}: "
-                               f"{cause[0] if cause else type(exc).__name__}")
+    return DeliveryUnavailable(label, f"cannot {doing}: {cause(exc)}")

@@ -62,9 +62,8 @@ class SqliteStore(SqlStore):
     through one plain `sqlite3` connection on the loop (tens of microseconds each). That
     connection never checkpoints (`wal_autocheckpoint=0`), nor does the worker thread's on
     its own: the worker thread checkpoints with the lease, and starts the WAL over itself
-    (`heartbeat`). It never waits for another writer
-    either: when the file is locked (a take-over, the CLI), the write is made from the
-    worker thread, which may wait.
+    (`heartbeat`). It never waits for another writer either: when the file is locked (a
+    take-over, the CLI), the write is made from the worker thread, which may wait.
 
     Args:
         path: the database file, as `sqlite_file` gives it.

@@ -12,6 +12,8 @@ from rasa_chattigo.channel import ChattigoInput
 ON, OFF = "chattigo", "chattigo_gate_off"
 #: Rasa's REST channel, and the same channel passing on the body's `metadata`.
 REST, REST_METADATA = "rest", "rest_metadata"
+#: Rasa's REST channel again, run beside `bench.burner` at the Chattigo harness's extra CPU.
+REST_LOADED = "rest_loaded"
 
 _LOGIN = """  base_url: ${CHATTIGO_BASE_URL}
   did: ${CHATTIGO_DID}

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Sequence
 import aiohttp
 
 from bench import channels, load
+from bench.burner import Burner, harness_share
 from bench.procs import ProcessCPU
 from bench.stats import percentile, ratio, summary
 from rasa_chattigo.devtools._stack import LocalStack
@@ -105,7 +106,9 @@ def turn_order(rep: int) -> List[str]:
 
 async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user: int,
                     reps: int, warm_per_user: int) -> Dict[str, List[Dict[str, Any]]]:
-    """Calibrates, warms up, then runs REST and both Chattigo variants in turns."""
+    """Calibrates, warms up, then runs REST and both Chattigo variants in turns, and REST
+    again beside a burner using what the Chattigo harness used beyond REST's (`REST_LOADED`).
+    """
     rest_url, urls = stack.rasa_urls[0], variant_urls(stack)
     expected = await calibrate(rest_url, per_user)
     await check_agreement(stack, per_user, expected)
@@ -115,7 +118,8 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
                                 tag=9980 + tag)
     await load.run_rest(rest_url, users, warm_per_user, "warm-metadata", metadata_did=DID)
     runs: Dict[str, List[Dict[str, Any]]] = {
-        channels.REST: [], channels.REST_METADATA: [], **{name: [] for name in urls}}
+        channels.REST: [], channels.REST_METADATA: [], channels.REST_LOADED: [],
+        **{name: [] for name in urls}}
     for rep in range(reps):
         cpu.mark()
         measured: Dict[str, load.RunResult] = {}
@@ -131,12 +135,30 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
             result = await load.run_chattigo(urls[variant], stack.sandbox_url, DID, users,
                                              per_user, expected, tag=tag)
             runs[variant].append(run_figures(result, cpu.mark()))
+        runs[channels.REST_LOADED].append(
+            await _run_loaded(rest_url, cpu, users, per_user, rep, runs[channels.ON][-1],
+                              runs[channels.REST][-1]))
         logger.info("rep %d: REST %.1f, with metadata %.1f, Chattigo %.1f, gate off %.1f msg/s; "
                     "ack p99 %.0f / %.0f ms", rep + 1, rest.throughput,
                     with_metadata.throughput, runs[channels.ON][-1]["throughput"],
                     runs[channels.OFF][-1]["throughput"], runs[channels.ON][-1]["ack_p99"],
                     runs[channels.OFF][-1]["ack_p99"])
     return runs
+
+
+def _harness_ms(figures: Dict[str, Any]) -> float:
+    return float(figures["cpu_sandbox"] + figures["cpu_generator"])
+
+
+async def _run_loaded(rest_url: str, cpu: ProcessCPU, users: int, per_user: int, rep: int,
+                      chattigo: Dict[str, Any], rest: Dict[str, Any]) -> Dict[str, Any]:
+    """REST beside a burner using the share of a core the Chattigo run's harness (sandbox and
+    generator) used beyond the REST run's: what that harness alone costs `rasa run`."""
+    share = harness_share(_harness_ms(chattigo), _harness_ms(rest), chattigo["throughput"])
+    cpu.mark()
+    with Burner(share):
+        result = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}-loaded")
+    return {**run_figures(result, cpu.mark()), "harness_share": share}
 
 
 def figure(runs: List[Dict[str, Any]], key: str, unit: str) -> Dict[str, Any]:
@@ -150,7 +172,9 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     `chattigo` (adaptive start on, the default) and `ratio` keep their meaning;
     `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off;
     `rest_metadata` is REST carrying the metadata Chattigo gives each message, and
-    `ratio_to_rest_metadata` / `ratio_gate_off_to_rest_metadata` compare both variants with it.
+    `ratio_to_rest_metadata` / `ratio_gate_off_to_rest_metadata` compare both variants with it;
+    `rest_loaded` is REST beside the Chattigo harness's extra CPU (`bench.burner`), with
+    `ratio_to_rest_loaded` / `ratio_gate_off_to_rest_loaded`, and `harness_share` that CPU.
     """
     figures: Dict[str, Any] = {}
     for key, unit in (("throughput", "msg/s"), ("p50", "ms"), ("p95", "ms"), ("p99", "ms"),
@@ -166,8 +190,15 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
                 "rest_metadata": with_metadata,
                 "ratio_to_rest_metadata": ratio(on, with_metadata),
                 "ratio_gate_off_to_rest_metadata": ratio(off, with_metadata)})
+        if runs.get(channels.REST_LOADED):
+            loaded = figure(runs[channels.REST_LOADED], key, unit)
+            figures[key].update({"rest_loaded": loaded, "ratio_to_rest_loaded": ratio(on, loaded),
+                                 "ratio_gate_off_to_rest_loaded": ratio(off, loaded)})
     figures["errors"] = {name: sum(r["errors"] for r in rs) for name, rs in runs.items()}
     figures["replies_per_run"] = {name: [r["replies"] for r in rs] for name, rs in runs.items()}
+    if runs.get(channels.REST_LOADED):
+        figures["harness_share"] = summary(
+            [run["harness_share"] for run in runs[channels.REST_LOADED]], "core", 3)
     figures["notify_lag_p50_ms"] = figure(runs[channels.ON], "notify_lag_p50", "ms")
     return figures
 

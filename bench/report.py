@@ -64,6 +64,27 @@ def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
               _ratio(e2e[key]["ratio_gate_off"])]
              for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
     rows += _metadata_rows(e2e)
+    rows += _loaded_rows(e2e)
+    return rows
+
+
+def _loaded_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    """REST beside the Chattigo harness's extra CPU: against REST, and both variants against it."""
+    if "rest_loaded" not in e2e["throughput"]:
+        return []
+    share = e2e["harness_share"]
+    rows = [["Chattigo harness (sandbox and generator) beyond REST's: share of a core",
+             _cell(share), DASH, DASH]]
+    rows += [[f"REST beside a burner of that share: {_E2E_NAMES[key]}",
+              _cell(e2e[key]["rest_loaded"]), "REST " + _cell(e2e[key]["rest"]),
+              _ratio(ratio(e2e[key]["rest_loaded"], e2e[key]["rest"]))]
+             for key in _METADATA_KEYS]
+    for variant, label, ratio_key in (
+            ("chattigo", "", "ratio_to_rest_loaded"),
+            ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_rest_loaded")):
+        rows += [[f"End to end{label}, against REST beside that burner: {_E2E_NAMES[key]}",
+                  _cell(e2e[key][variant]), "REST with burner " + _cell(e2e[key]["rest_loaded"]),
+                  _ratio(e2e[key][ratio_key])] for key in _METADATA_KEYS]
     return rows
 
 
@@ -218,8 +239,9 @@ def markdown(results: Dict[str, Any]) -> str:
         load = results["load"]
         lines += [f"End to end: {load['users']} concurrent users, {load['messages_per_run']} "
                   f"messages per run, {load['reps']} runs per channel alternating REST, REST "
-                  f"with the WhatsApp metadata Chattigo gives each message, and Chattigo with "
-                  f"adaptive start on and off, on one `rasa run`; "
+                  f"with the WhatsApp metadata Chattigo gives each message, Chattigo with "
+                  f"adaptive start on and off, and REST beside a burner process using the share "
+                  f"of a core the Chattigo harness used beyond REST's, on one `rasa run`; "
                   f"errors {e2e['errors']}.", ""]
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]

@@ -63,49 +63,41 @@ def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
               _cell(e2e[key]["chattigo_gate_off"]), "REST " + _cell(e2e[key]["rest"]),
               _ratio(e2e[key]["ratio_gate_off"])]
              for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
-    rows += _metadata_rows(e2e)
-    rows += _loaded_rows(e2e)
+    rows += _baseline_rows(e2e, "rest_metadata", "REST with the same metadata",
+                           "REST with the same metadata", "REST with metadata")
+    rows += _harness_rows(e2e)
     return rows
 
 
-def _loaded_rows(e2e: Dict[str, Any]) -> List[List[str]]:
-    """REST beside the Chattigo harness's extra CPU: against REST, and both variants against it."""
+_BASELINE_KEYS = ("throughput", "p50", "p99", "cpu_rasa")
+
+
+def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    """The Chattigo harness's extra CPU, and REST beside a burner of it (`rest_loaded`)."""
     if "rest_loaded" not in e2e["throughput"]:
         return []
-    share = e2e["harness_share"]
-    rows = [["Chattigo harness (sandbox and generator) beyond REST's: share of a core",
-             _cell(share), DASH, DASH]]
-    rows += [[f"REST beside a burner of that share: {_E2E_NAMES[key]}",
-              _cell(e2e[key]["rest_loaded"]), "REST " + _cell(e2e[key]["rest"]),
-              _ratio(ratio(e2e[key]["rest_loaded"], e2e[key]["rest"]))]
-             for key in _METADATA_KEYS]
-    for variant, label, ratio_key in (
-            ("chattigo", "", "ratio_to_rest_loaded"),
-            ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_rest_loaded")):
-        rows += [[f"End to end{label}, against REST beside that burner: {_E2E_NAMES[key]}",
-                  _cell(e2e[key][variant]), "REST with burner " + _cell(e2e[key]["rest_loaded"]),
-                  _ratio(e2e[key][ratio_key])] for key in _METADATA_KEYS]
-    return rows
+    return [["Chattigo harness (sandbox and generator) beyond REST's: share of a core",
+             _cell(e2e["harness_share"]), DASH, DASH],
+            *_baseline_rows(e2e, "rest_loaded", "REST beside a burner of that share",
+                            "REST beside that burner", "REST with burner")]
 
 
-_METADATA_KEYS = ("throughput", "p50", "p99", "cpu_rasa")
-
-
-def _metadata_rows(e2e: Dict[str, Any]) -> List[List[str]]:
-    """REST carrying Chattigo's metadata: against REST, and both variants against it."""
-    if "rest_metadata" not in e2e["throughput"]:
+def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
+                   short: str) -> List[List[str]]:
+    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and both variants
+    against it (`ratio_to_<baseline>`, `ratio_gate_off_to_<baseline>`)."""
+    if baseline not in e2e["throughput"]:
         return []
-    rows = [[f"REST with the same metadata: {_E2E_NAMES[key]}", _cell(e2e[key]["rest_metadata"]),
+    rows = [[f"{title}: {_E2E_NAMES[key]}", _cell(e2e[key][baseline]),
              "REST " + _cell(e2e[key]["rest"]),
-             _ratio(ratio(e2e[key]["rest_metadata"], e2e[key]["rest"]))]
-            for key in _METADATA_KEYS]
+             _ratio(ratio(e2e[key][baseline], e2e[key]["rest"]))]
+            for key in _BASELINE_KEYS]
     for variant, label, ratio_key in (
-            ("chattigo", "", "ratio_to_rest_metadata"),
-            ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_rest_metadata")):
-        rows += [[f"End to end{label}, against REST with the same metadata: {_E2E_NAMES[key]}",
-                  _cell(e2e[key][variant]),
-                  "REST with metadata " + _cell(e2e[key]["rest_metadata"]),
-                  _ratio(e2e[key][ratio_key])] for key in _METADATA_KEYS]
+            ("chattigo", "", f"ratio_to_{baseline}"),
+            ("chattigo_gate_off", ", adaptive start off", f"ratio_gate_off_to_{baseline}")):
+        rows += [[f"End to end{label}, against {against}: {_E2E_NAMES[key]}",
+                  _cell(e2e[key][variant]), f"{short} " + _cell(e2e[key][baseline]),
+                  _ratio(e2e[key][ratio_key])] for key in _BASELINE_KEYS]
     return rows
 
 

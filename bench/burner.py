@@ -8,10 +8,11 @@ though a real deployment has Chattigo on other machines. REST run beside a burne
 share (`e2e.alternate`) measures what that costs REST, so the channel's own cost can be told
 apart from the harness's.
 
-Run as `python -m bench.burner SHARE` (0-1); it spins `SHARE` of every 10 ms, sleeps the rest,
-and stops when killed.
+Run as `python bench/burner.py SHARE` (0-1); it spins `SHARE` of every 10 ms, sleeps the rest,
+and stops when killed or when the process that started it is gone.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -38,32 +39,52 @@ class Burner:
 
     Args:
         share: 0-1 of a core.
+
+    Attributes:
+        used: the share of a core the burner process did use, measured from /proc when the
+            block ends (0 when it never ran): what the report shows next to `share`.
     """
 
     def __init__(self, share: float) -> None:
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"share must be within 0-1, not {share}")
         self.share = share
+        self.used = 0.0
         self._process: Optional[subprocess.Popen[bytes]] = None
+        self._started = 0.0
 
     def __enter__(self) -> "Burner":
         if self.share > 0:
-            self._process = subprocess.Popen([sys.executable, "-m", "bench.burner",  # noqa: S603 - ours, no shell
-                                              repr(self.share)])
+            self._process = subprocess.Popen(  # noqa: S603 - this file, no shell
+                [sys.executable, os.path.abspath(__file__), repr(self.share)])
+            self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: Optional[Type[BaseException]], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:
         if self._process is not None:
+            spent = _cpu_seconds(self._process.pid)
+            self.used = spent / max(time.perf_counter() - self._started, 1e-9)
             self._process.kill()
             self._process.wait()
             self._process = None
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def burn(share: float) -> None:
-    """Spins `share` of every `PERIOD`, sleeps the rest, for ever."""
+    """Spins `share` of every `PERIOD`, sleeps the rest, until its parent is gone (a bench
+    killed outright never reaches `Burner.__exit__`)."""
     busy = share * PERIOD
-    while True:
+    parent = os.getppid()
+    while os.getppid() == parent:
         started = time.perf_counter()
         while time.perf_counter() - started < busy:
             pass

@@ -156,9 +156,10 @@ async def _run_loaded(rest_url: str, cpu: ProcessCPU, users: int, per_user: int,
     generator) used beyond the REST run's: what that harness alone costs `rasa run`."""
     share = harness_share(_harness_ms(chattigo), _harness_ms(rest), chattigo["throughput"])
     cpu.mark()
-    with Burner(share):
+    with Burner(share) as burner:
         result = await load.run_rest(rest_url, users, per_user, f"{os.getpid()}-{rep}-loaded")
-    return {**run_figures(result, cpu.mark()), "harness_share": share}
+    return {**run_figures(result, cpu.mark()), "harness_share": share,
+            "burner_share": burner.used}
 
 
 def figure(runs: List[Dict[str, Any]], key: str, unit: str) -> Dict[str, Any]:
@@ -173,8 +174,9 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off;
     `rest_metadata` is REST carrying the metadata Chattigo gives each message, and
     `ratio_to_rest_metadata` / `ratio_gate_off_to_rest_metadata` compare both variants with it;
-    `rest_loaded` is REST beside the Chattigo harness's extra CPU (`bench.burner`), with
-    `ratio_to_rest_loaded` / `ratio_gate_off_to_rest_loaded`, and `harness_share` that CPU.
+    `rest_loaded` is REST beside the extra CPU of the adaptive-start-on run's harness
+    (`bench.burner`), with `ratio_to_rest_loaded` (adaptive start on only: the gate-off run's
+    harness is lighter), `harness_share` that CPU and `burner_share` what the burner used.
     """
     figures: Dict[str, Any] = {}
     for key, unit in (("throughput", "msg/s"), ("p50", "ms"), ("p95", "ms"), ("p99", "ms"),
@@ -192,13 +194,12 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
                 "ratio_gate_off_to_rest_metadata": ratio(off, with_metadata)})
         if runs.get(channels.REST_LOADED):
             loaded = figure(runs[channels.REST_LOADED], key, unit)
-            figures[key].update({"rest_loaded": loaded, "ratio_to_rest_loaded": ratio(on, loaded),
-                                 "ratio_gate_off_to_rest_loaded": ratio(off, loaded)})
+            figures[key].update({"rest_loaded": loaded, "ratio_to_rest_loaded": ratio(on, loaded)})
     figures["errors"] = {name: sum(r["errors"] for r in rs) for name, rs in runs.items()}
     figures["replies_per_run"] = {name: [r["replies"] for r in rs] for name, rs in runs.items()}
     if runs.get(channels.REST_LOADED):
-        figures["harness_share"] = summary(
-            [run["harness_share"] for run in runs[channels.REST_LOADED]], "core", 3)
+        for name in ("harness_share", "burner_share"):
+            figures[name] = summary([run[name] for run in runs[channels.REST_LOADED]], "core", 3)
     figures["notify_lag_p50_ms"] = figure(runs[channels.ON], "notify_lag_p50", "ms")
     return figures
 

@@ -5,7 +5,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from bench.stats import ratio
 
@@ -77,14 +77,20 @@ def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
     if "rest_loaded" not in e2e["throughput"]:
         return []
     return [["Chattigo harness (sandbox and generator) beyond REST's: share of a core",
-             _cell(e2e["harness_share"]), DASH, DASH],
+             _cell(e2e["harness_share"]), "burner's measured " + _cell(e2e.get("burner_share")),
+             DASH],
             *_baseline_rows(e2e, "rest_loaded", "REST beside a burner of that share",
-                            "REST beside that burner", "REST with burner")]
+                            "REST beside that burner", "REST with burner", variants=_ON)]
+
+
+_ON = (("chattigo", "", "ratio_to_{}"),)
+_BOTH = (*_ON, ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_{}"))
 
 
 def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
-                   short: str) -> List[List[str]]:
-    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and both variants
+                   short: str, variants: Tuple[Tuple[str, str, str], ...] = _BOTH
+                   ) -> List[List[str]]:
+    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and the variants
     against it (`ratio_to_<baseline>`, `ratio_gate_off_to_<baseline>`)."""
     if baseline not in e2e["throughput"]:
         return []
@@ -92,12 +98,10 @@ def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
              "REST " + _cell(e2e[key]["rest"]),
              _ratio(ratio(e2e[key][baseline], e2e[key]["rest"]))]
             for key in _BASELINE_KEYS]
-    for variant, label, ratio_key in (
-            ("chattigo", "", f"ratio_to_{baseline}"),
-            ("chattigo_gate_off", ", adaptive start off", f"ratio_gate_off_to_{baseline}")):
+    for variant, label, ratio_key in variants:
         rows += [[f"End to end{label}, against {against}: {_E2E_NAMES[key]}",
                   _cell(e2e[key][variant]), f"{short} " + _cell(e2e[key][baseline]),
-                  _ratio(e2e[key][ratio_key])] for key in _BASELINE_KEYS]
+                  _ratio(e2e[key][ratio_key.format(baseline)])] for key in _BASELINE_KEYS]
     return rows
 
 

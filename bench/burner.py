@@ -8,8 +8,8 @@ though a real deployment has Chattigo on other machines. REST run beside a burne
 share (`e2e.alternate`) measures what that costs REST, so the channel's own cost can be told
 apart from the harness's.
 
-Run as `python bench/burner.py SHARE` (0-1); it spins `SHARE` of every 10 ms, sleeps the rest,
-and stops when killed or when the process that started it is gone.
+Run as `python bench/burner.py SHARE PARENT_PID` (`Burner` does); it spins `SHARE` (0-1) of
+every 10 ms, sleeps the rest, and stops when killed or when the process that started it is gone.
 """
 
 import os
@@ -56,7 +56,7 @@ class Burner:
     def __enter__(self) -> "Burner":
         if self.share > 0:
             self._process = subprocess.Popen(  # noqa: S603 - this file, no shell
-                [sys.executable, os.path.abspath(__file__), repr(self.share)])
+                [sys.executable, os.path.abspath(__file__), repr(self.share), str(os.getpid())])
             self._started = time.perf_counter()
         return self
 
@@ -79,11 +79,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def burn(share: float) -> None:
-    """Spins `share` of every `PERIOD`, sleeps the rest, until its parent is gone (a bench
-    killed outright never reaches `Burner.__exit__`)."""
+def burn(share: float, parent: int) -> None:
+    """Spins `share` of every `PERIOD`, sleeps the rest, until `parent` is no longer its parent
+    (a bench killed outright never reaches `Burner.__exit__`; one killed before this started
+    is noticed too)."""
     busy = share * PERIOD
-    parent = os.getppid()
     while os.getppid() == parent:
         started = time.perf_counter()
         while time.perf_counter() - started < busy:
@@ -92,4 +92,4 @@ def burn(share: float) -> None:
 
 
 if __name__ == "__main__":
-    burn(float(sys.argv[1]))
+    burn(float(sys.argv[1]), int(sys.argv[2]))

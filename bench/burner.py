@@ -8,7 +8,7 @@ though a real deployment has Chattigo on other machines. REST run beside a burne
 share (`e2e.alternate`) measures what that costs REST, so the channel's own cost can be told
 apart from the harness's.
 
-Run as `python bench/burner.py SHARE PARENT_PID` (`Burner` does); it spins `SHARE` (0-1) of
+Run as `python -m bench.burner SHARE PARENT_PID` (`Burner` does); it spins `SHARE` (0-1) of
 every 10 ms, sleeps the rest, and stops when killed or when the process that started it is gone.
 """
 
@@ -16,8 +16,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Optional, Type
+
+from bench.procs import cpu_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Seconds per spin-and-sleep cycle.
 PERIOD = 0.010
@@ -55,28 +60,20 @@ class Burner:
 
     def __enter__(self) -> "Burner":
         if self.share > 0:
-            self._process = subprocess.Popen(  # noqa: S603 - this file, no shell
-                [sys.executable, os.path.abspath(__file__), repr(self.share), str(os.getpid())])
+            self._process = subprocess.Popen(  # noqa: S603 - this module, no shell
+                [sys.executable, "-m", "bench.burner", repr(self.share), str(os.getpid())],
+                cwd=ROOT)
             self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: Optional[Type[BaseException]], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:
         if self._process is not None:
-            spent = _cpu_seconds(self._process.pid)
+            spent = cpu_seconds(self._process.pid)
             self.used = spent / max(time.perf_counter() - self._started, 1e-9)
             self._process.kill()
             self._process.wait()
             self._process = None
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def burn(share: float, parent: int) -> None:

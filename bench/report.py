@@ -5,7 +5,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from bench.stats import ratio
 
@@ -80,28 +80,27 @@ def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
              _cell(e2e["harness_share"]), "burner's measured " + _cell(e2e.get("burner_share")),
              DASH],
             *_baseline_rows(e2e, "rest_loaded", "REST beside a burner of that share",
-                            "REST beside that burner", "REST with burner", variants=_ON)]
-
-
-_ON = (("chattigo", "", "ratio_to_{}"),)
-_BOTH = (*_ON, ("chattigo_gate_off", ", adaptive start off", "ratio_gate_off_to_{}"))
+                            "REST beside that burner", "REST with burner", gate_off=False)]
 
 
 def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
-                   short: str, variants: Tuple[Tuple[str, str, str], ...] = _BOTH
-                   ) -> List[List[str]]:
-    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and the variants
-    against it (`ratio_to_<baseline>`, `ratio_gate_off_to_<baseline>`)."""
+                   short: str, gate_off: bool = True) -> List[List[str]]:
+    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and adaptive start
+    on (`ratio_to_<baseline>`) and, with `gate_off`, off (`ratio_gate_off_to_<baseline>`)
+    against it."""
     if baseline not in e2e["throughput"]:
         return []
     rows = [[f"{title}: {_E2E_NAMES[key]}", _cell(e2e[key][baseline]),
              "REST " + _cell(e2e[key]["rest"]),
              _ratio(ratio(e2e[key][baseline], e2e[key]["rest"]))]
             for key in _BASELINE_KEYS]
+    variants = [("chattigo", "", "ratio")]
+    if gate_off:
+        variants.append(("chattigo_gate_off", ", adaptive start off", "ratio_gate_off"))
     for variant, label, ratio_key in variants:
         rows += [[f"End to end{label}, against {against}: {_E2E_NAMES[key]}",
                   _cell(e2e[key][variant]), f"{short} " + _cell(e2e[key][baseline]),
-                  _ratio(e2e[key][ratio_key.format(baseline)])] for key in _BASELINE_KEYS]
+                  _ratio(e2e[key][f"{ratio_key}_to_{baseline}"])] for key in _BASELINE_KEYS]
     return rows
 
 

@@ -1,6 +1,7 @@
 """Adaptive start: the loop-lag monitor, job metering, and the gate that paces starts."""
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -89,7 +90,8 @@ def stepped_gate(clock=None):
 
 
 async def settled():
-    for _ in range(5):
+    """Enough loop turns for every ready job to take its steps (each waits one turn first)."""
+    for _ in range(12):
         await asyncio.sleep(0)
 
 
@@ -362,3 +364,95 @@ def test_adaptive_start_is_on_by_default_and_a_setting_turns_it_off():
 def test_the_lag_target_must_be_positive(target):
     with pytest.raises(ConfigError, match="adaptive_start_lag_ms"):
         parse_settings({**BASE, "adaptive_start_lag_ms": target})
+
+
+async def _order_of_a_socket_event_and_a_woken_job(run):
+    """A job is woken and a socket becomes readable in the same loop turn: which runs first?
+
+    `run(job)` awaits the job (a coroutine function) the way the code under test does.
+    """
+    loop = asyncio.get_running_loop()
+    order, woken = [], loop.create_future()
+    reader, writer = socket.socketpair()
+    try:
+        reader.setblocking(False)
+
+        async def job():
+            await woken
+            order.append("job")
+
+        def readable():  # like a protocol's data_received: wakes the handler's task
+            reader.recv(16)
+            loop.remove_reader(reader)
+            loop.call_soon(order.append, "socket")
+
+        loop.add_reader(reader, readable)
+        task = asyncio.ensure_future(run(job))
+        await settled()
+
+        def one_turn():  # the job's wait ends; a webhook's bytes come in while it resumes
+            woken.set_result(None)
+            loop.call_soon(writer.send, b"x")
+
+        loop.call_soon(one_turn)
+        await task
+        await settled()
+    finally:
+        loop.remove_reader(reader)
+        reader.close()
+        writer.close()
+    return order
+
+
+async def test_a_woken_job_runs_its_next_step_after_the_network_events_of_that_turn():
+    order = await _order_of_a_socket_event_and_a_woken_job(
+        lambda job: _await(Metered(job(), network_first=True)))
+    assert order == ["socket", "job"]
+
+
+async def test_without_network_first_the_woken_job_would_run_first():
+    """What `network_first` changes: the loop runs what was queued before it polls."""
+    order = await _order_of_a_socket_event_and_a_woken_job(lambda job: _await(Metered(job())))
+    assert order == ["job", "socket"]
+
+
+def test_network_first_holds_on_uvloop_too():
+    """`rasa run` serves on uvloop wherever Sanic finds it installed."""
+    uvloop = pytest.importorskip("uvloop")
+    loop = uvloop.new_event_loop()
+    try:
+        order = loop.run_until_complete(_order_of_a_socket_event_and_a_woken_job(
+            lambda job: _await(Metered(job(), network_first=True))))
+    finally:
+        loop.close()
+    assert order == ["socket", "job"]
+
+
+async def test_the_gate_runs_its_jobs_network_first():
+    gate, _ = stepped_gate()
+    assert await _order_of_a_socket_event_and_a_woken_job(gate.run) == ["socket", "job"]
+
+
+@pytest.mark.parametrize("cancel_in", ["wait", "extra turn"])
+async def test_a_network_first_job_cancelled_after_its_wait_sees_the_cancellation(cancel_in):
+    loop = asyncio.get_running_loop()
+    woken, seen = loop.create_future(), []
+
+    async def job():
+        try:
+            await woken
+        except asyncio.CancelledError:
+            seen.append("cancelled where it waited")
+            raise
+        seen.append("ran on")
+
+    task = asyncio.ensure_future(_await(Metered(job(), network_first=True)))
+    await settled()
+    woken.set_result(None)
+    if cancel_in == "extra turn":
+        await asyncio.sleep(0)  # the task resumed and now waits for the next turn
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled where it waited"]

@@ -4,8 +4,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Coroutine, Deque, Generator, Optional
+from typing import Any, Callable, Coroutine, Deque, Optional
 
+from rasa_chattigo.metering import Metered
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
@@ -76,84 +77,6 @@ class LagMonitor:
         self.samples += 1
         self._schedule(loop)
         self._on_sample()
-
-
-class Metered:
-    """Awaits a coroutine and adds up the time its steps hold the event loop (`busy`).
-
-    A step is the stretch from one resumption of the coroutine to its next suspension, so
-    `busy` counts a message's own work (parsing, inference, tracker) and not its waits.
-
-    With `network_first`, every step that follows a wait (and the first one) waits one more
-    loop turn, for network events that came in meanwhile: the loop runs what `call_soon`
-    queued before it looks at its sockets, so a job woken by its reply's answer would
-    otherwise run its next step (Rasa's NLU and prediction, tens of milliseconds) ahead of a
-    webhook that arrived in the same turn. The loop time a job takes stays the same; only
-    the order changes. A job cancelled in that extra turn sees the cancellation where it
-    waited.
-    """
-
-    __slots__ = ("_clock", "_coro", "_network_first", "busy")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any],
-                 clock: Callable[[], float] = time.perf_counter, *,
-                 network_first: bool = False) -> None:
-        self._coro = coro
-        self._clock = clock
-        self._network_first = network_first
-        self.busy = 0.0  #: seconds
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        message: Any = None
-        error: Optional[BaseException] = None
-        after_wait = self._network_first
-        while True:
-            if after_wait:
-                try:
-                    yield from _after_network_events()
-                except GeneratorExit:
-                    self._coro.close()
-                    raise
-                except BaseException as exc:  # cancelled meanwhile: handed to the coroutine
-                    message, error = None, exc
-            started = self._clock()
-            try:
-                if error is None:
-                    step = self._coro.send(message)
-                else:
-                    step = self._coro.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            finally:
-                self.busy += self._clock() - started
-            # A bare `yield` (asyncio.sleep(0)) already lets everything else run first.
-            after_wait = self._network_first and step is not None
-            try:
-                message, error = (yield step), None
-            except GeneratorExit:
-                self._coro.close()
-                raise
-            except BaseException as exc:  # cancellation included: handed to the coroutine
-                message, error = None, exc
-
-
-def _after_network_events() -> "asyncio.Future[None]":
-    """A future done on the loop's next turn, after that turn's network events.
-
-    A timer due now is handled only once the loop has polled its sockets again (asyncio's loop
-    polls, then runs due timers; uvloop runs them at the start of its next turn, after this
-    turn's poll), so what a socket event scheduled (a webhook's handler) is queued before
-    what this future wakes.
-    """
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-    loop.call_at(loop.time(), _set_done, future)
-    return future
-
-
-def _set_done(future: "asyncio.Future[None]") -> None:
-    if not future.done():  # cancelled meanwhile
-        future.set_result(None)
 
 
 class StartGate:

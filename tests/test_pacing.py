@@ -9,7 +9,8 @@ import pytest
 from rasa_chattigo import pacing
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ConfigError
-from rasa_chattigo.pacing import LagMonitor, Metered, StartGate, start_gate
+from rasa_chattigo.metering import Metered
+from rasa_chattigo.pacing import LagMonitor, StartGate, start_gate
 from rasa_chattigo.settings import parse_settings
 
 TARGET = 0.010
@@ -90,7 +91,8 @@ def stepped_gate(clock=None):
 
 
 async def settled():
-    """Enough loop turns for every ready job to take its steps (each waits one turn first)."""
+    """Enough loop turns for every ready job to take its steps (each waits for the loop to
+    poll its sockets first, which takes two of these turns)."""
     for _ in range(12):
         await asyncio.sleep(0)
 
@@ -366,13 +368,17 @@ def test_the_lag_target_must_be_positive(target):
         parse_settings({**BASE, "adaptive_start_lag_ms": target})
 
 
-async def _order_of_a_socket_event_and_a_woken_job(run):
+async def _order_of_a_socket_event_and_a_woken_job(run, share_woken=None):
     """A job is woken and a socket becomes readable in the same loop turn: which runs first?
 
-    `run(job)` awaits the job (a coroutine function) the way the code under test does.
+    `run(job)` awaits the job (a coroutine function) the way the code under test does; with
+    `share_woken` (a list), the future that ends the wait is put in it, for `run` to await
+    itself instead of the job.
     """
     loop = asyncio.get_running_loop()
     order, woken = [], loop.create_future()
+    if share_woken is not None:
+        share_woken.append(woken)
     reader, writer = socket.socketpair()
     try:
         reader.setblocking(False)
@@ -433,10 +439,11 @@ async def test_the_gate_runs_its_jobs_network_first():
     assert await _order_of_a_socket_event_and_a_woken_job(gate.run) == ["socket", "job"]
 
 
-@pytest.mark.parametrize("cancel_in", ["wait", "extra turn"])
-async def test_a_network_first_job_cancelled_after_its_wait_sees_the_cancellation(cancel_in):
+@pytest.mark.parametrize("cancel_in", ["wait", "woken", "network turn"])
+async def test_a_network_first_job_sees_a_cancellation_where_it_waited(cancel_in):
     loop = asyncio.get_running_loop()
-    woken, seen = loop.create_future(), []
+    errors, seen, woken = [], [], loop.create_future()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
 
     async def job():
         try:
@@ -448,11 +455,89 @@ async def test_a_network_first_job_cancelled_after_its_wait_sees_the_cancellatio
 
     task = asyncio.ensure_future(_await(Metered(job(), network_first=True)))
     await settled()
-    woken.set_result(None)
-    if cancel_in == "extra turn":
-        await asyncio.sleep(0)  # the task resumed and now waits for the next turn
+    if cancel_in != "wait":
+        woken.set_result(None)
+    if cancel_in == "network turn":
+        await asyncio.sleep(0)  # the task resumed, and now waits for the loop's next poll
         await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert seen == ["cancelled where it waited"]
+    await settled()
+    loop.set_exception_handler(None)
+    assert (seen, errors) == (["cancelled where it waited"], [])
+
+
+async def test_a_cancellation_reaches_a_waiting_network_first_job_at_once():
+    loop = asyncio.get_running_loop()
+    seen = []
+
+    async def job():
+        try:
+            await loop.create_future()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    task = asyncio.ensure_future(_await(Metered(job(), network_first=True)))
+    await settled()
+    task.cancel()
+    await asyncio.sleep(0)  # one turn, as with a plain await
+    assert seen == ["cancelled"]
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_admitted_job_lets_network_events_go_before_its_first_step():
+    async def admitted_then_run(job):  # like StartGate.run: admitted, then started
+        await woken_holder[0]
+        await Metered(job(), network_first=True)
+
+    woken_holder = []
+    order = await _order_of_a_socket_event_and_a_woken_job(admitted_then_run, woken_holder)
+    assert order == ["socket", "job"]
+
+
+async def test_a_job_yielding_with_sleep_0_lets_network_events_go_first():
+    """A webhook's bytes arrive during a step that ends in a bare yield (asyncio.sleep(0))."""
+    loop = asyncio.get_running_loop()
+    order = []
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+
+    def readable():
+        reader.recv(16)
+        loop.remove_reader(reader)
+        loop.call_soon(order.append, "socket")
+
+    async def job():
+        writer.send(b"x")  # arrives while this step runs
+        await asyncio.sleep(0)
+        order.append("job")
+
+    loop.add_reader(reader, readable)
+    try:
+        await Metered(job(), network_first=True)
+        await settled()
+    finally:
+        loop.remove_reader(reader)
+        reader.close()
+        writer.close()
+    assert order == ["socket", "job"]
+
+
+async def test_a_drain_with_no_grace_cancels_admitted_jobs_before_their_first_step():
+    """They never run (the dispatcher's caller keeps their messages: `Intake.abandon`) and
+    give their places back."""
+    gate = StartGate(TARGET)
+    dispatcher, ran = Dispatcher(gate), []
+
+    def job(n):
+        async def run():
+            ran.append(n)
+        return run
+
+    done = [dispatcher.submit(f"user-{n}", job(n)) for n in range(3)]
+    assert await dispatcher.drain(grace_seconds=0) == 3
+    assert (ran, [future.cancelled() for future in done], gate.running) == (
+        [], [True, True, True], 0)

@@ -122,7 +122,9 @@ def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
         for q, label in (("p50", "median"), ("p99", "p99")):
             rows.append(_on_off_row(f"Ack: webhook answer {label}, {name}", figures[q],
                                     off.get(q)))
-        for key, label in (("throughput", "throughput"), ("latency_p50", "latency median")):
+        for key, label in (("throughput", "throughput"), ("latency_p50", "latency median"),
+                           ("cpu_rasa", "`rasa run` CPU per message"),
+                           ("rasa_cores", "`rasa run` CPU, in cores")):
             if key in figures:
                 rows.append(_on_off_row(f"{name}: {label}", figures[key], off.get(key)))
     return rows

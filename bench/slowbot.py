@@ -12,6 +12,8 @@ from typing import Any, Dict, List
 import yaml
 
 from bench import channels, e2e, load
+from bench.procs import ProcessCPU
+from bench.stats import summary
 from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
@@ -63,8 +65,10 @@ def run(*, users: int, per_user: int, reps: int, logs: Path) -> Dict[str, Any]:
     figures["bot_seconds_per_message"] = SECONDS_PER_MESSAGE
     figures["latency_p50"] = e2e.figure(runs[channels.ON], "p50", "ms")
     figures["gate_off"]["latency_p50"] = e2e.figure(runs[channels.OFF], "p50", "ms")
-    figures["throughput"] = e2e.figure(runs[channels.ON], "throughput", "msg/s")
-    figures["gate_off"]["throughput"] = e2e.figure(runs[channels.OFF], "throughput", "msg/s")
+    for variant, into in ((channels.ON, figures), (channels.OFF, figures["gate_off"])):
+        into["throughput"] = e2e.figure(runs[variant], "throughput", "msg/s")
+        into["cpu_rasa"] = e2e.figure(runs[variant], "cpu_rasa", "ms/msg")
+        into["rasa_cores"] = _cores(runs[variant])
     figures["load"] = {"users": users, "messages_per_run": users * per_user, "reps": reps}
     return figures
 
@@ -75,10 +79,19 @@ async def _measure(stack: LocalStack, users: int, per_user: int, reps: int
     await e2e.check_agreement(stack, per_user, expected)
     urls = e2e.variant_urls(stack)
     runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in urls}
+    cpu = ProcessCPU({"rasa": stack.pids["rasa-0"]})
     for rep in range(reps):
         for variant in e2e.turn_order(rep):
             tag = (100 if variant == channels.ON else 150) + rep
+            cpu.mark()
             result = await load.run_chattigo(urls[variant], stack.sandbox_url, e2e.DID, users,
                                              per_user, expected, tag=tag)
-            runs[variant].append(e2e.run_figures(result, {}))
+            runs[variant].append(e2e.run_figures(result, cpu.mark()))
     return runs
+
+
+def _cores(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """How busy `rasa run` was, in cores: CPU per message (all its threads, most of it the event
+    loop's) times throughput. Near 1, the loop was the bottleneck: on that machine the 1 s bot
+    was CPU-bound, not I/O-bound."""
+    return summary([run["cpu_rasa"] * run["throughput"] / 1000 for run in runs], "core", 2)

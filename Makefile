@@ -156,7 +156,7 @@ lint: $(STAMP)
 
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra rasa --extra dev --extra sandbox --extra redis \
-	  --extra postgres --python-version 3.10 -o requirements.lock
+	  --extra postgres --python-version 3.10 -c constraints-rasa36.txt -o requirements.lock
 	$(UV) pip compile pyproject.toml $(PRO_EXTRAS) --python-version 3.11 -o requirements-pro311.lock
 	$(UV) pip compile pyproject.toml $(PRO_EXTRAS) --extra nlu --python-version 3.11 \
 	  -o requirements-pro311-nlu.lock

@@ -6,7 +6,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional
 from rasa.core.channels.channel import InputChannel, OutputChannel
 
 from rasa_chattigo.client import ChattigoClient, CredentialsProvider
-from rasa_chattigo.compat import sanic_api
+from rasa_chattigo.compat import rasa_api, sanic_api
 from rasa_chattigo.contact_center import conversations_from_settings
 from rasa_chattigo.conversation import MenuMemory
 from rasa_chattigo.credentials._providers import provider_from_settings
@@ -18,7 +18,7 @@ from rasa_chattigo.errors import ChattigoError, ChattigoStartupError
 from rasa_chattigo.logsafe import install_redaction
 from rasa_chattigo.output import CHANNEL_NAME, ChattigoOutput
 from rasa_chattigo.pacing import start_gate
-from rasa_chattigo.runtime import freeze_startup_heap
+from rasa_chattigo.runtime import freeze_startup_heap, warn_slow_action_check
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 
@@ -122,6 +122,7 @@ class ChattigoInput(InputChannel):
         # Rasa's own start-up has loaded the model by now.
         if self.settings.gc_freeze:
             freeze_startup_heap()
+        warn_slow_action_check(rasa_api.app_agent(app))
         self.webhook.open()  # queued messages may reach the agent now
 
     async def _finish(self, app: Any) -> None:

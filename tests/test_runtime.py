@@ -1,10 +1,13 @@
 """Process tuning: the start-up heap frozen out of garbage-collector scans, once."""
 
 import gc
+import logging
+from importlib import metadata
 
 import pytest
 
 from rasa_chattigo import runtime
+from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.settings import parse_settings
 
 
@@ -32,3 +35,34 @@ def test_gc_freeze_is_on_by_default_and_can_be_turned_off():
     base = {"did": "5492644710400", "username": "u@x", "password": "pw"}
     assert parse_settings(base).gc_freeze is True
     assert parse_settings({**base, "gc_freeze": False}).gc_freeze is False
+
+
+def _agent(action_url=None):
+    from rasa.core.agent import Agent
+    from rasa.utils.endpoints import EndpointConfig
+
+    return Agent(action_endpoint=EndpointConfig(action_url) if action_url else None)
+
+
+def test_an_agent_without_custom_actions_is_not_timed(caplog):
+    assert rasa_api.action_answer_check_seconds(_agent()) is None
+    runtime.warn_slow_action_check(_agent(), limit_seconds=0.0)
+    assert "custom action" not in caplog.text
+
+
+def test_rasas_check_of_an_action_answer_is_timed_and_warned_about_over_the_limit(caplog):
+    agent = _agent("http://127.0.0.1:9/webhook")  # never called: only the check runs
+    seconds = rasa_api.action_answer_check_seconds(agent)
+    assert seconds is not None and 0.0 < seconds < 5.0
+    with caplog.at_level(logging.WARNING, logger="rasa_chattigo.runtime"):
+        runtime.warn_slow_action_check(agent, limit_seconds=3600.0)
+        assert not _warnings(caplog)
+        runtime.warn_slow_action_check(agent, limit_seconds=0.0)
+    (record,) = _warnings(caplog)
+    assert record.levelno == logging.WARNING
+    assert "custom action answer" in record.getMessage()
+    assert f"jsonschema {metadata.version('jsonschema')}" in record.getMessage()
+
+
+def _warnings(caplog):
+    return [record for record in caplog.records if record.name == "rasa_chattigo.runtime"]

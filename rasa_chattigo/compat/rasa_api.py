@@ -11,10 +11,14 @@ Differences handled elsewhere, because they need no version check:
 """
 
 import importlib
+import logging
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.shared.core.constants import IS_EXTERNAL
 from rasa.shared.core.events import ConversationPaused, ConversationResumed, Event, UserUttered
+
+logger = logging.getLogger(__name__)
 
 try:
     from importlib import metadata as _metadata
@@ -211,3 +215,29 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a turn failed because a store it needs is down for now (worth a retry), not
     because of the message (a poison message, which fails every time)."""
     return any((cls.__module__, cls.__name__) in _TRANSIENT for cls in type(exc).__mro__)
+
+
+def action_answer_check_seconds(agent: Any) -> Optional[float]:
+    """How long Rasa's own check of one custom action's answer takes here, or None.
+
+    Rasa 3.6 checks every action server answer with `jsonschema.validate`, which checks the
+    schema itself first, every time, on the event loop. None when the agent has no action
+    endpoint or this Rasa checks answers some other way.
+    """
+    endpoint = getattr(agent, "action_endpoint", None)
+    if endpoint is None:
+        return None
+    from rasa.core.actions.action import RemoteAction
+
+    try:
+        action = RemoteAction("action_answer_check", endpoint)
+        check = action._validate_action_result  # Rasa's check, timed as it runs
+    except (AttributeError, TypeError):
+        return None
+    started = time.perf_counter()
+    try:
+        check({"events": [], "responses": []})
+    except Exception as exc:  # a diagnostic: a Rasa that checks otherwise never stops start-up
+        logger.debug("Rasa's check of an action answer could not be timed: %r", exc)
+        return None
+    return time.perf_counter() - started

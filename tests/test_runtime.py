@@ -51,6 +51,10 @@ def test_an_agent_without_custom_actions_is_not_timed(caplog):
 
 
 def test_rasas_check_of_an_action_answer_is_timed_and_warned_about_over_the_limit(caplog):
+    from rasa.core.actions.action import RemoteAction
+
+    if not hasattr(RemoteAction, "_validate_action_result"):
+        pytest.skip("this Rasa checks custom action answers some other way: nothing to time")
     agent = _agent("http://127.0.0.1:9/webhook")  # never called: only the check runs
     seconds = rasa_api.action_answer_check_seconds(agent)
     assert seconds is not None and 0.0 < seconds < 5.0

@@ -227,12 +227,12 @@ def action_answer_check_seconds(agent: Any) -> Optional[float]:
     endpoint = getattr(agent, "action_endpoint", None)
     if endpoint is None:
         return None
-    from rasa.core.actions.action import RemoteAction
-
     try:
+        from rasa.core.actions.action import RemoteAction
+
         action = RemoteAction("action_answer_check", endpoint)
         check = action._validate_action_result  # Rasa's check, timed as it runs
-    except (AttributeError, TypeError):
+    except (ImportError, AttributeError, TypeError):
         return None
     started = time.perf_counter()
     try:

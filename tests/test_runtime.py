@@ -70,3 +70,33 @@ def test_rasas_check_of_an_action_answer_is_timed_and_warned_about_over_the_limi
 
 def _warnings(caplog):
     return [record for record in caplog.records if record.name == "rasa_chattigo.runtime"]
+
+
+def test_the_time_is_rasas_own_check_at_its_fastest(monkeypatch):
+    import time
+
+    from rasa.core.actions.action import RemoteAction
+
+    if not hasattr(RemoteAction, "_validate_action_result"):
+        pytest.skip("this Rasa checks custom action answers some other way: nothing to time")
+    calls = []
+
+    def slow_check(self, result):
+        calls.append(result)
+        time.sleep(0.05 if len(calls) == 1 else 0.02)
+        return True
+
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", slow_check)
+    seconds = rasa_api.action_answer_check_seconds(_agent("http://127.0.0.1:9/webhook"))
+    assert len(calls) == 3
+    assert 0.02 <= seconds < 0.05
+
+
+def test_a_check_that_fails_is_not_a_start_up_failure(monkeypatch):
+    from rasa.core.actions.action import RemoteAction
+
+    def refused(self, result):
+        raise ValueError("Rasa refused the endpoint")
+
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", refused, raising=False)
+    assert rasa_api.action_answer_check_seconds(_agent("http://127.0.0.1:9/webhook")) is None

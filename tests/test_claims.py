@@ -9,6 +9,7 @@ import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput
+from rasa_chattigo.compat import redis_api
 from rasa_chattigo.credentials import provider_from_settings
 from rasa_chattigo.dedup import RedisDedupStore
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
@@ -103,6 +104,24 @@ async def deliver_twice(drops: int, ack: str) -> Tuple[List[Any], Collector, Dro
 @requires_redis
 @pytest.mark.parametrize("ack", ["inline", "background"])
 async def test_a_claim_whose_answer_was_lost_is_checked_and_processed_once(ack):
+    answers, collector, proxy = await deliver_twice(drops=1, ack=ack)
+    assert proxy.dropped == 1
+    assert answers == [(200, 1), (200, 0)]
+    assert [m.text for m in collector.messages] == ["hola"]
+
+
+@requires_redis
+@pytest.mark.parametrize("ack", ["inline", "background"])
+async def test_a_claim_redis_never_ran_is_made_again_not_taken_as_handled(ack):
+    # With the script not loaded, Redis answers the claim with NOSCRIPT; that answer is lost,
+    # so Redis holds nothing for the message and the claim must be made again.
+    import redis.asyncio
+
+    client = redis.asyncio.Redis(host="127.0.0.1", port=REDIS_PORT)
+    try:
+        await client.script_flush()
+    finally:
+        await redis_api.close_client(client)
     answers, collector, proxy = await deliver_twice(drops=1, ack=ack)
     assert proxy.dropped == 1
     assert answers == [(200, 1), (200, 0)]

@@ -146,22 +146,29 @@ class RedisDedupStore:
         return deadline is not None and deadline > time.monotonic()
 
     async def _claim(self, key: str) -> str:
-        args = [self._value, self._inflight_ms, self.owner, self._alive_prefix, self._lease_ms]
         try:
-            answer = _text(await self._claim_script(keys=[self.key(key)], args=args))
+            answer = await self._run_claim_script(key)
         except self._errors as exc:
             answer = await self._check_lost_answer(key, exc)
         if answer.startswith("inflight|") and locally_dead(answer[9:]):
             answer = await self._seize(key, answer)
         return answer
 
+    async def _run_claim_script(self, key: str) -> str:
+        args = [self._value, self._inflight_ms, self.owner, self._alive_prefix, self._lease_ms]
+        return _text(await self._claim_script(keys=[self.key(key)], args=args))
+
     async def _check_lost_answer(self, key: str, exc: BaseException) -> str:
         # The claim may have been applied with only its answer lost: read what Redis holds.
+        # Nothing there means it never ran (Redis's NOSCRIPT answer to a script it had not
+        # loaded yet is lost the same way): claim again, or the message would be acked unread.
         try:
             value = _text(await self._client.get(self.key(key)))
+            if not value:
+                value = await self._run_claim_script(key)
         except self._errors:
             raise self._unavailable(exc) from None
-        return "won" if value == self._value else value or "free"
+        return "won" if value in ("won", self._value) else value
 
     async def _seize(self, key: str, seen: str) -> str:
         try:

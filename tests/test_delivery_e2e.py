@@ -242,7 +242,11 @@ def test_two_instances_one_killed_with_messages_in_its_inbox_the_other_finishes_
     log = (stack.logs / "rasa-1.log").read_text(errors="replace")
     print(f"\ntakeover ({store}): {sum(counts.values())} replies")
     assert "Took over" in log
-    assert counts == {user: 5 for user in users}
+    # Killed just after a reply was seen, a turn can die in the window docs/delivery.md names
+    # (its reply sent, its entry not yet removed): the other instance answers it again, so one
+    # extra reply per user in flight is allowed, never one missing.
+    assert set(counts) == set(users)
+    assert all(5 <= count <= 6 for count in counts.values()), counts
 
 
 def inbox_count(store: str, namespace: str) -> int:

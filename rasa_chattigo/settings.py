@@ -100,6 +100,7 @@ class ChattigoSettings(BaseModel):
     adaptive_start: bool = True
     adaptive_start_lag_ms: float = 10.0
     gc_freeze: bool = True
+    parse_ahead: bool = True
     dedup_store: str = "memory"
     dedup_ttl_seconds: float = 24 * 3600
     dedup_inflight_ttl_seconds: float = 600.0

@@ -185,11 +185,15 @@ class Turns:
             logger.debug("Menu answer %r from %s becomes %r", shown(text), shown(sender_id),
                          shown(payload))
             text = payload
-        return UserMessage(
+        user_message = UserMessage(
             text=text, output_channel=output, sender_id=sender_id,
             input_channel=self._channel_name, message_id=message.message_id,
             metadata=message.metadata,
         )
+        if self._settings.parse_ahead and await rasa_api.parse_ahead(
+                rasa_api.app_agent(app), user_message):
+            await asyncio.sleep(0)  # the rest of the turn is a step of its own: webhooks first
+        return user_message
 
 
 class _Job:

@@ -1,6 +1,7 @@
 """NLU ahead of the turn (Rasa 3.6): one parse per message, in a step of its own, taken by Rasa
 as its own; Rasa parses in the turn wherever that cannot hold."""
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any, Dict, List
 
@@ -16,11 +17,26 @@ PARSE: Dict[str, Any] = {"text": "hola", "intent": {"name": "saludo", "confidenc
                          "entities": []}
 
 
+def nlu_graph(*, tracker: bool) -> Any:
+    """A model's metadata whose NLU ends in a node needing a featurizer that may take the
+    conversation; policies always do."""
+    featurizer_needs = {"messages": "__message__", **({"tracker": "__tracker__"} if tracker
+                                                      else {})}
+    nodes = {"run_RegexMessageHandler": SimpleNamespace(needs={"messages": "featurize"}),
+             "featurize": SimpleNamespace(needs=featurizer_needs),
+             "run_RulePolicy0": SimpleNamespace(needs={"tracker": "__tracker__"})}
+    return SimpleNamespace(nlu_target="run_RegexMessageHandler",
+                           predict_schema=SimpleNamespace(nodes=nodes))
+
+
 class Processor:
     """Stands in for Rasa's `MessageProcessor`: answers `parse_message` with `answer`."""
 
-    def __init__(self, answer: Any = PARSE, http_interpreter: Any = None) -> None:
+    def __init__(self, answer: Any = PARSE, http_interpreter: Any = None,
+                 reads_tracker: bool = False, **model_metadata: Any) -> None:
         self.answer, self.http_interpreter, self.parsed = answer, http_interpreter, []
+        self.model_metadata = model_metadata.get("model_metadata",
+                                                 nlu_graph(tracker=reads_tracker))
 
     async def parse_message(self, message: UserMessage) -> Dict[str, Any]:
         self.parsed.append(message.text)
@@ -43,7 +59,10 @@ async def test_the_parse_is_kept_on_the_message_for_rasa():
     (SimpleNamespace(processor=Processor(http_interpreter=object())), UserMessage("hola")),
     (SimpleNamespace(processor=Processor()), UserMessage("hola", parse_data=dict(PARSE))),
     (SimpleNamespace(processor=Processor(RuntimeError("the model broke"))), UserMessage("x")),
-], ids=["no agent", "no model", "an NLU server", "parsed already", "a failing NLU"])
+    (SimpleNamespace(processor=Processor(reads_tracker=True)), UserMessage("hola")),
+    (SimpleNamespace(processor=Processor(model_metadata=None)), UserMessage("hola")),
+], ids=["no agent", "no model", "an NLU server", "parsed already", "a failing NLU",
+        "an NLU component taking the tracker", "a model whose graph cannot be read"])
 async def test_rasa_parses_in_the_turn_where_parsing_ahead_cannot_hold(agent_, message):
     before = message.parse_data
     assert not await parse_ahead(agent_, message)
@@ -66,12 +85,16 @@ async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead
     parsed: List[str] = []
     turns: List[Any] = []
 
+    between: List[str] = []  # what the event loop ran between the parse and the turn
+
     def counted(message: UserMessage, *args: Any, **kwargs: Any) -> Any:
         parsed.append(message.text)
+        between.clear()
+        asyncio.get_running_loop().call_soon(between.append, "a webhook's callback")
         return graph_parse(message, *args, **kwargs)
 
     async def turn(message: UserMessage) -> Any:
-        turns.append(message.parse_data)
+        turns.append((message.parse_data, list(between)))
         return await handle(message)
 
     processor._parse_message_with_graph = counted  # Rasa's NLU, counted
@@ -83,10 +106,12 @@ async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead
     finally:
         del processor._parse_message_with_graph, processor.handle_message
     assert parsed == ["quiero ver los planes"]
-    if ahead:
-        assert [t["intent"]["name"] for t in turns] == [tracker.latest_message.intent["name"]]
+    [(parse, loop_ran)] = turns
+    if ahead:  # the turn is a step of its own: the loop ran what was waiting meanwhile
+        assert parse["intent"]["name"] == tracker.latest_message.intent["name"]
+        assert loop_ran == ["a webhook's callback"]
     else:
-        assert turns == [None]  # Rasa parses in the turn
+        assert parse is None  # Rasa parses in the turn
     assert replies, "the bot answered"
     [uttered] = [e for e in tracker.events if isinstance(e, UserUttered)]
     expected = await processor.parse_message(UserMessage("quiero ver los planes"))

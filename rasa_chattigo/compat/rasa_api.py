@@ -13,6 +13,7 @@ Differences handled elsewhere, because they need no version check:
 import importlib
 import logging
 import time
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.shared.core.constants import IS_EXTERNAL
@@ -272,7 +273,25 @@ async def parse_ahead(agent: Any, message: Any) -> bool:
     return True
 
 
+#: `_nlu_reads_tracker` per loaded model's processor: its graph does not change.
+_READS_TRACKER: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
 def _nlu_reads_tracker(processor: Any) -> bool:
+    """Whether a node of the model's NLU takes the conversation, read once per processor."""
+    try:
+        return _READS_TRACKER[processor]
+    except (KeyError, TypeError):
+        pass
+    answer = _graph_reads_tracker(processor)
+    try:
+        _READS_TRACKER[processor] = answer
+    except TypeError:  # not weakly referable: asked again next time
+        pass
+    return answer
+
+
+def _graph_reads_tracker(processor: Any) -> bool:
     """Whether a node of the model's NLU (its `nlu_target` and what that needs) takes the
     conversation; True where the model cannot tell, so Rasa parses in the turn."""
     try:

@@ -27,12 +27,16 @@ class Page:
     """The chat page as one simulated user sees it."""
 
     def __init__(self, driver: Any, world: World, did: str = DID) -> None:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver, self.world, self.did = driver, world, did
         self.phone = str(next(_phones))
         driver.get(f"{world.url}/?phone={self.phone}&did={did}")
-        self.wait = WebDriverWait(driver, 30)
+        # The page redraws its rows and counters as events arrive: an element found just
+        # before a redraw is stale, and the check is simply made again.
+        self.wait = WebDriverWait(driver, 30,
+                                  ignored_exceptions=(StaleElementReferenceException,))
         self.wait.until(lambda d: d.execute_script("return document.body.dataset.live") == "yes")
 
     def css(self, selector: str) -> List[Any]:

@@ -11,6 +11,7 @@ from test_e2e import DID, PROJECT, ensure_model
 from webchat import NO_BROWSER, native_credentials, requires_browser
 
 pytest.importorskip("selenium", reason=NO_BROWSER)
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -34,7 +35,7 @@ def stack() -> Iterator[LocalStack]:
 
 def open_chat(driver: Any, stack: LocalStack, phone: str) -> WebDriverWait:
     driver.get(f"{stack.sandbox_url}/?phone={phone}&did={DID}")
-    wait = WebDriverWait(driver, 60)
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: d.execute_script("return document.body.dataset.live") == "yes")
     return wait
 

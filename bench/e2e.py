@@ -98,6 +98,16 @@ def run_figures(result: load.RunResult, cpu: Dict[str, float]) -> Dict[str, Any]
     return figures
 
 
+#: The REST baselines each repetition runs first, in an order rotated every repetition.
+REST_BASELINES = (channels.REST, channels.REST_METADATA, channels.REST_REPLY)
+
+
+def _rotated(names: Sequence[str], rep: int) -> List[str]:
+    """`names` starting at position `rep` (each one first in turn)."""
+    shift = rep % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
 def turn_order(rep: int) -> List[str]:
     """The variants in the order repetition `rep` runs them: swapped every other turn."""
     order = [channels.ON, channels.OFF]
@@ -106,8 +116,9 @@ def turn_order(rep: int) -> List[str]:
 
 async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user: int,
                     reps: int, warm_per_user: int) -> Dict[str, List[Dict[str, Any]]]:
-    """Calibrates, warms up, then runs REST and both Chattigo variants in turns, and REST
-    again beside a burner using what the Chattigo harness used beyond REST's (`REST_LOADED`).
+    """Calibrates, warms up, then runs the REST baselines (`REST_BASELINES`) and both Chattigo
+    variants in turns, and REST again beside a burner using what the Chattigo harness used
+    beyond REST's (`REST_LOADED`).
     """
     rest_url, urls = stack.rasa_urls[0], variant_urls(stack)
     expected = await calibrate(rest_url, per_user)
@@ -117,17 +128,21 @@ async def alternate(stack: LocalStack, cpu: ProcessCPU, *, users: int, per_user:
         await load.run_chattigo(url, stack.sandbox_url, DID, users, warm_per_user, expected,
                                 tag=9980 + tag)
     await load.run_rest(rest_url, users, warm_per_user, "warm-metadata", metadata_did=DID)
+    await load.run_rest(rest_url, users, warm_per_user, "warm-reply", route=channels.REST_REPLY)
     runs: Dict[str, List[Dict[str, Any]]] = {
-        channels.REST: [], channels.REST_METADATA: [], channels.REST_LOADED: [],
+        **{name: [] for name in REST_BASELINES}, channels.REST_LOADED: [],
         **{name: [] for name in urls}}
     for rep in range(reps):
         cpu.mark()
         measured: Dict[str, load.RunResult] = {}
-        for baseline in ([channels.REST, channels.REST_METADATA] if rep % 2 == 0
-                         else [channels.REST_METADATA, channels.REST]):  # swapped, like below
+        for baseline in _rotated(REST_BASELINES, rep):
             measured[baseline] = await load.run_rest(
                 rest_url, users, per_user, f"{os.getpid()}-{rep}-{baseline}",
-                metadata_did=DID if baseline == channels.REST_METADATA else None)
+                metadata_did=DID if baseline == channels.REST_METADATA else None,
+                route=baseline)
+            if baseline == channels.REST_REPLY:  # a failed send leaves its reply out
+                measured[baseline].errors += max(
+                    users * sum(expected) - measured[baseline].replies, 0)
             runs[baseline].append(run_figures(measured[baseline], cpu.mark()))
         rest, with_metadata = measured[channels.REST], measured[channels.REST_METADATA]
         for variant in turn_order(rep):
@@ -174,6 +189,7 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     `chattigo_gate_off` and `ratio_gate_off` are the same figures with adaptive start off;
     `rest_metadata` is REST carrying the metadata Chattigo gives each message, and
     `ratio_to_rest_metadata` / `ratio_gate_off_to_rest_metadata` compare both variants with it;
+    `rest_reply` (REST sending each reply to the sandbox too) has the same two ratios;
     `rest_loaded` is REST beside the extra CPU of the adaptive-start-on run's harness
     (`bench.burner`), with `ratio_to_rest_loaded` (adaptive start on only: the gate-off run's
     harness is lighter), `harness_share` that CPU and `burner_share` what the burner used.
@@ -186,12 +202,13 @@ def end_to_end_figures(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
         on, off = (figure(runs[variant], key, unit) for variant in (channels.ON, channels.OFF))
         figures[key] = {"rest": rest, "chattigo": on, "ratio": ratio(on, rest),
                         "chattigo_gate_off": off, "ratio_gate_off": ratio(off, rest)}
-        if runs.get(channels.REST_METADATA):
-            with_metadata = figure(runs[channels.REST_METADATA], key, unit)
-            figures[key].update({
-                "rest_metadata": with_metadata,
-                "ratio_to_rest_metadata": ratio(on, with_metadata),
-                "ratio_gate_off_to_rest_metadata": ratio(off, with_metadata)})
+        for baseline in (channels.REST_METADATA, channels.REST_REPLY):
+            if runs.get(baseline):
+                other = figure(runs[baseline], key, unit)
+                figures[key].update({
+                    baseline: other,
+                    f"ratio_to_{baseline}": ratio(on, other),
+                    f"ratio_gate_off_to_{baseline}": ratio(off, other)})
         if runs.get(channels.REST_LOADED):
             loaded = figure(runs[channels.REST_LOADED], key, unit)
             figures[key].update({"rest_loaded": loaded, "ratio_to_rest_loaded": ratio(on, loaded)})

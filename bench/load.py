@@ -230,16 +230,18 @@ async def chattigo_user(http: aiohttp.ClientSession, url: str, watcher: ReplyWat
 
 
 async def run_rest(base_url: str, users: int, per_user: int, tag: str,
-                   metadata_did: Optional[str] = None) -> RunResult:
+                   metadata_did: Optional[str] = None, route: str = "rest") -> RunResult:
     """`users` concurrent REST conversations of `per_user` messages each.
 
     Args:
         metadata_did: sends to `/webhooks/rest_metadata/` instead (`bench.channels`), every
             message with the WhatsApp metadata the Chattigo channel gives it, for this
             business number.
+        route: the REST channel's route name otherwise (`rest_reply`: `bench.channels`).
     """
     result = RunResult("rest")
-    route = "rest" if metadata_did is None else "rest_metadata"
+    if metadata_did is not None:
+        route = "rest_metadata"
     url = f"{base_url}/webhooks/{route}/webhook"
     texts = conversation(per_user)
     metadata = [None if metadata_did is None

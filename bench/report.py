@@ -65,6 +65,8 @@ def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
              for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
     rows += _baseline_rows(e2e, "rest_metadata", "REST with the same metadata",
                            "REST with the same metadata", "REST with metadata")
+    rows += _baseline_rows(e2e, "rest_reply", "REST sending each reply to the sandbox",
+                           "REST sending each reply", "REST sending replies")
     rows += _harness_rows(e2e)
     return rows
 
@@ -85,9 +87,9 @@ def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
 
 def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
                    short: str, gate_off: bool = True) -> List[List[str]]:
-    """Another REST baseline (`rest_metadata`, `rest_loaded`): against REST, and adaptive start
-    on (`ratio_to_<baseline>`) and, with `gate_off`, off (`ratio_gate_off_to_<baseline>`)
-    against it."""
+    """Another REST baseline (`rest_metadata`, `rest_reply`, `rest_loaded`): against REST, and
+    adaptive start on (`ratio_to_<baseline>`) and, with `gate_off`, off
+    (`ratio_gate_off_to_<baseline>`) against it."""
     if baseline not in e2e["throughput"]:
         return []
     rows = [[f"{title}: {_E2E_NAMES[key]}", _cell(e2e[key][baseline]),
@@ -209,10 +211,11 @@ def gap_note(results: Dict[str, Any]) -> Optional[str]:
     gap = e2e["cpu_rasa"]["chattigo"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
     cpu = channel["send_cpu"]
     metadata = ""
-    if "rest_metadata" in e2e["cpu_rasa"]:
-        share = e2e["cpu_rasa"]["rest_metadata"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
-        metadata = (f"REST carrying the same WhatsApp metadata costs {share:+.2f} ms per "
-                    f"message against REST. ")
+    for baseline, what in (("rest_metadata", "carrying the same WhatsApp metadata"),
+                           ("rest_reply", "sending each reply to the sandbox (bare aiohttp)")):
+        if baseline in e2e["cpu_rasa"]:
+            share = e2e["cpu_rasa"][baseline]["median"] - e2e["cpu_rasa"]["rest"]["median"]
+            metadata += f"REST {what} costs {share:+.2f} ms per message against REST. "
     return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. {metadata}The bot answers "
             f"{per_message:.2f} replies per message; at the measured CPU per reply request "
             f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "
@@ -236,7 +239,8 @@ def markdown(results: Dict[str, Any]) -> str:
         load = results["load"]
         lines += [f"End to end: {load['users']} concurrent users, {load['messages_per_run']} "
                   f"messages per run, {load['reps']} runs per channel alternating REST, REST "
-                  f"with the WhatsApp metadata Chattigo gives each message, Chattigo with "
+                  f"with the WhatsApp metadata Chattigo gives each message, REST sending each "
+                  f"reply to the sandbox as Chattigo's send (bare aiohttp), Chattigo with "
                   f"adaptive start on and off, and REST beside a burner process using the share "
                   f"of a core the Chattigo harness used beyond REST's, on one `rasa run`; "
                   f"errors {e2e['errors']}.", ""]

@@ -2,6 +2,8 @@
 file that mounts them."""
 
 import asyncio
+import json
+import logging
 import zlib
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -12,7 +14,11 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 
 from rasa_chattigo.channel import ChattigoInput
-from rasa_chattigo.outbound import CHATTIGO_SEND_PATH, new_message_id
+from rasa_chattigo.errors import ChattigoError
+from rasa_chattigo.outbound import SendContext, build_requests
+from rasa_chattigo.settings import ChattigoSettings, parse_settings
+
+logger = logging.getLogger(__name__)
 
 #: The variants the e2e and ack sections compare, by their webhook route name.
 ON, OFF = "chattigo", "chattigo_gate_off"
@@ -63,23 +69,22 @@ class RestInputWithMetadata(RestInput):
 
 
 class RestInputWithReply(RestInput):
-    """Rasa's REST channel at /webhooks/rest_reply/ that also sends every reply to the sandbox
-    as Chattigo's send, with the least a sender can do: the Chattigo channel's own body, one
-    bare aiohttp POST on a kept-alive connection, one login for the whole run.
+    """Rasa's REST channel at /webhooks/rest_reply/ that also sends every bot response to the
+    sandbox as the Chattigo channel would: the same requests (`build_requests`, menus for
+    buttons included), each a bare aiohttp POST of compact UTF-8 JSON on a kept-alive
+    connection, one login for the whole run, awaited in the turn as the channel awaits its send.
 
-    The REST answer is unchanged (it still carries the replies), and the turn awaits each
-    POST as the Chattigo channel awaits its send. Chattigo against this baseline therefore
-    compares all that the channel adds except the reply's own HTTP request, which both pay,
-    the sandbox's work of accepting it included.
+    The REST answer still carries the responses. What the channel does around each send (token
+    cache, retry policy, outbox, 24-hour window, delivery records) is not done here: Chattigo
+    against this baseline measures that, and everything else the channel adds, against a REST
+    bot that pays the replies' own HTTP requests.
 
     Args:
-        base_url: the sandbox.
-        did: the business number sending.
-        username, password: the sandbox login of `did`.
+        settings: the Chattigo channel's settings (`base_url`, `did`, login, `bot_name`).
     """
 
-    def __init__(self, base_url: str, did: str, username: str, password: str) -> None:
-        self._sender = _ReplySender(base_url, did, username, password)
+    def __init__(self, settings: ChattigoSettings) -> None:
+        self._sender = _ReplySender(settings)
 
     @classmethod
     def name(cls) -> str:
@@ -88,10 +93,13 @@ class RestInputWithReply(RestInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "RestInputWithReply":
-        """The sandbox and login from the credentials entry (as the Chattigo channel's)."""
-        entry = credentials or {}
-        return cls(str(entry["base_url"]), str(entry["did"]), str(entry["username"]),
-                   str(entry["password"]))
+        """The same credentials block as the Chattigo channel's."""
+        return cls(parse_settings(credentials))
+
+    @property
+    def failures(self) -> int:
+        """Responses whose send failed (each left out of its REST answer)."""
+        return self._sender.failures
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """REST's blueprint, whose messages answer through a collector that also sends."""
@@ -100,45 +108,70 @@ class RestInputWithReply(RestInput):
                                                        message.sender_id, self._sender)
             return await on_new_message(message)
 
-        return super().blueprint(sending)
+        blueprint = super().blueprint(sending)
+        blueprint.after_server_stop(self._sender.close)
+        return blueprint
 
 
 class _SendingCollector(CollectingOutputChannel):
-    """Collects replies into the REST answer's own list once each one is sent."""
+    """Collects each response into the REST answer's own list once it was sent."""
 
     def __init__(self, collector: Any, sender_id: str, sender: "_ReplySender") -> None:
         super().__init__()
         self.messages = collector.messages  # the list the REST answer returns
-        # The sandbox takes digits: a number of the REST sender id's own.
+        # The sandbox takes digits: a number of the REST sender id's own (14 digits, unlike
+        # the 12 of the Chattigo runs' users).
         self._msisdn = f"5497{zlib.crc32(sender_id.encode()):010d}"
         self._sender = sender
 
-    async def _persist_message(self, message: Dict[str, Any]) -> None:
-        # Sent first: a reply whose send failed is missing from the REST answer, and the bench
-        # counts it (Rasa's REST channel answers 200 whatever the turn raised).
-        await self._sender.send(self._msisdn, str(message.get("text") or ""))
-        await super()._persist_message(message)
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        """Sends the response as the channel would, then collects it; a failed send is
+        logged and counted, and the turn goes on without that response in the answer (the
+        bench counts it missing), as the channel goes on after a failed send."""
+        if await self._sender.send(self._msisdn, message):
+            await super().send_response(recipient_id, message)
 
 
 class _ReplySender:
-    """Posts Chattigo text sends with bare aiohttp; logs in once, on the first send."""
+    """Posts a response's Chattigo requests with bare aiohttp; logs in once, on the first."""
 
-    def __init__(self, base_url: str, did: str, username: str, password: str) -> None:
-        self._base_url, self._did = base_url.rstrip("/"), did
-        self._login = {"username": username, "password": password}
+    def __init__(self, settings: ChattigoSettings) -> None:
+        self._settings = settings
         self._session: Optional[aiohttp.ClientSession] = None
         self._token: Optional[str] = None
         self._lock: Optional[asyncio.Lock] = None
+        self.failures = 0
 
-    async def send(self, msisdn: str, text: str) -> None:
-        """One send, as the channel's body; raises on a refusal."""
-        session, token = await self._ready()
-        body = {"id": new_message_id(), "did": self._did, "msisdn": msisdn, "type": "text",
-                "channel": "WHATSAPP", "content": text, "name": "Aynux", "isAttachment": False}
-        async with session.post(self._base_url + CHATTIGO_SEND_PATH, json=body,
-                                headers={"Authorization": f"Bearer {token}"}) as answer:
-            await answer.read()
-            answer.raise_for_status()
+    async def send(self, msisdn: str, message: Dict[str, Any]) -> bool:
+        """Whether every request of the response was accepted (a refusal is logged)."""
+        context = SendContext(did=str(self._settings.did), msisdn=msisdn,
+                              bot_name=self._settings.bot_name,
+                              channel=self._settings.channel,
+                              text_limit=self._settings.max_text_length)
+        try:
+            session, token = await self._ready()
+            for request in build_requests(message, context, self._settings):
+                body = json.dumps(request.json, ensure_ascii=False, separators=(",", ":"))
+                async with session.post(self._url(request.path),
+                                        data=body.encode("utf-8"), headers={
+                                            "Content-Type": "application/json",
+                                            "Authorization": f"Bearer {token}"}) as answer:
+                    await answer.read()
+                    answer.raise_for_status()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ChattigoError) as exc:
+            self.failures += 1
+            logger.warning("REST baseline: a reply's send failed (%s)", type(exc).__name__)
+            return False
+        return True
+
+    def _url(self, path: str) -> str:
+        return self._settings.base_url.rstrip("/") + path
+
+    async def close(self, *_: Any) -> None:
+        """Closes the HTTP session (the server is stopping)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def _ready(self) -> "tuple[aiohttp.ClientSession, str]":
         if self._session is not None and self._token is not None:
@@ -147,9 +180,11 @@ class _ReplySender:
         async with self._lock:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            if self._token is None:
-                async with self._session.post(self._base_url + "/login",
-                                              json=self._login) as answer:
+            if self._token is None:  # the sandbox's tokens outlive any bench run
+                login = {"username": self._settings.username,
+                         "password": self._settings.password}
+                async with self._session.post(self._url("/login"),
+                                              json=login) as answer:
                     answer.raise_for_status()
                     self._token = str((await answer.json())["access_token"])
         return self._session, self._token

@@ -166,12 +166,15 @@ class ReplyWatcher:
 
 async def rest_user(http: aiohttp.ClientSession, url: str, sender: str, messages: Sequence[str],
                     result: RunResult,
-                    metadata: Optional[Sequence[Dict[str, Any]]] = None) -> List[int]:
+                    metadata: Optional[Sequence[Dict[str, Any]]] = None,
+                    expected: Optional[Sequence[int]] = None) -> List[int]:
     """One REST conversation; returns the number of replies to each message.
 
     Args:
         metadata: what each message carries as `metadata` (`whatsapp_metadata`, made before
             the run so that the generator's CPU stays what it is for plain REST).
+        expected: replies to each message (the calibration's); a reply missing counts as an
+            error, one more as an unexpected reply.
     """
     counts = []
     for index, text in enumerate(messages):
@@ -192,6 +195,9 @@ async def rest_user(http: aiohttp.ClientSession, url: str, sender: str, messages
         result.messages += 1
         result.replies += replies
         counts.append(replies)
+        if expected is not None:
+            result.errors += max(expected[index] - replies, 0)
+            result.unexpected_replies += max(replies - expected[index], 0)
     return counts
 
 
@@ -230,7 +236,8 @@ async def chattigo_user(http: aiohttp.ClientSession, url: str, watcher: ReplyWat
 
 
 async def run_rest(base_url: str, users: int, per_user: int, tag: str,
-                   metadata_did: Optional[str] = None, route: str = "rest") -> RunResult:
+                   metadata_did: Optional[str] = None, route: str = "rest",
+                   expected: Optional[Sequence[int]] = None) -> RunResult:
     """`users` concurrent REST conversations of `per_user` messages each.
 
     Args:
@@ -238,6 +245,7 @@ async def run_rest(base_url: str, users: int, per_user: int, tag: str,
             message with the WhatsApp metadata the Chattigo channel gives it, for this
             business number.
         route: the REST channel's route name otherwise (`rest_reply`: `bench.channels`).
+        expected: replies to each message, checked (`rest_user`).
     """
     result = RunResult("rest")
     if metadata_did is not None:
@@ -249,7 +257,7 @@ async def run_rest(base_url: str, users: int, per_user: int, tag: str,
     async with _client(users) as http:
         start = time.perf_counter()
         await asyncio.gather(*(
-            rest_user(http, url, f"bench-{tag}-{n}", texts, result, metadata[n])
+            rest_user(http, url, f"bench-{tag}-{n}", texts, result, metadata[n], expected)
             for n in range(users)))
         result.seconds = time.perf_counter() - start
     return result

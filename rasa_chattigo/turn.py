@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from rasa_chattigo.compat import rasa_api
+from rasa_chattigo.compat import nlu_ahead, rasa_api
 from rasa_chattigo.conversation import MenuMemory, menu_payload
 from rasa_chattigo.delivery import Intake
 from rasa_chattigo.errors import ProcessingFailed, Unavailable
@@ -190,7 +190,7 @@ class Turns:
             input_channel=self._channel_name, message_id=message.message_id,
             metadata=message.metadata,
         )
-        if self._settings.parse_ahead and await rasa_api.parse_ahead(
+        if self._settings.parse_ahead and await nlu_ahead.parse_ahead(
                 rasa_api.app_agent(app), user_message):
             await asyncio.sleep(0)  # the rest of the turn is a step of its own: webhooks first
         return user_message

@@ -11,7 +11,8 @@ from rasa.shared.core.events import UserUttered
 from test_handoff import agent, stack  # noqa: F401 - the demo bot behind the real server
 
 from rasa_chattigo.compat import rasa_api
-from rasa_chattigo.compat.rasa_api import RASA_PRO, parse_ahead
+from rasa_chattigo.compat.nlu_ahead import parse_ahead
+from rasa_chattigo.compat.rasa_api import RASA_PRO
 
 PARSE: Dict[str, Any] = {"text": "hola", "intent": {"name": "saludo", "confidence": 0.9},
                          "entities": []}

@@ -13,7 +13,6 @@ Differences handled elsewhere, because they need no version check:
 import importlib
 import logging
 import time
-import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.shared.core.constants import IS_EXTERNAL
@@ -245,69 +244,3 @@ def action_answer_check_seconds(agent: Any, tries: int = 3) -> Optional[float]:
         logger.debug("Rasa's check of an action answer could not be timed: %r", exc)
         return None
     return fastest
-
-
-async def parse_ahead(agent: Any, message: Any) -> bool:
-    """Runs the agent's NLU on `message` now, as Rasa would, and keeps the result on it.
-
-    Rasa 3.6's graph runs synchronously, and a turn runs NLU, the tracker and the first
-    prediction in one stretch of the event loop that no webhook can interrupt. Parsed here,
-    in a step of its own, that stretch is shorter by the NLU's share (about 40% with the demo
-    bot), and Rasa takes `message.parse_data` as its parse. Rasa 3.6's own NLU components do
-    not read the conversation (`/model/parse` runs them on an empty tracker too). False,
-    leaving Rasa to parse, where that does not hold or gains nothing: no agent or model, an
-    NLU server (`http_interpreter`), a message parsed already, a custom NLU component that
-    takes the tracker, or Rasa Pro (its graph runs as coroutines, and its command generators
-    read the conversation). A failure is Rasa's to report: it parses again in the turn.
-    """
-    processor = getattr(agent, "processor", None)
-    if (RASA_PRO or processor is None or getattr(processor, "http_interpreter", None)
-            or getattr(message, "parse_data", None) or _nlu_reads_tracker(processor)):
-        return False
-    try:
-        message.parse_data = await processor.parse_message(message)
-    except Exception as exc:
-        logger.debug("NLU ahead of the turn failed (%s); Rasa parses in the turn",
-                     type(exc).__name__)
-        return False
-    return True
-
-
-#: `_nlu_reads_tracker` per loaded model's processor: its graph does not change.
-_READS_TRACKER: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
-
-
-def _nlu_reads_tracker(processor: Any) -> bool:
-    """Whether a node of the model's NLU takes the conversation, read once per processor."""
-    try:
-        return _READS_TRACKER[processor]
-    except (KeyError, TypeError):
-        pass
-    answer = _graph_reads_tracker(processor)
-    try:
-        _READS_TRACKER[processor] = answer
-    except TypeError:  # not weakly referable: asked again next time
-        pass
-    return answer
-
-
-def _graph_reads_tracker(processor: Any) -> bool:
-    """Whether a node of the model's NLU (its `nlu_target` and what that needs) takes the
-    conversation; True where the model cannot tell, so Rasa parses in the turn."""
-    try:
-        from rasa.engine.constants import PLACEHOLDER_TRACKER
-
-        metadata = processor.model_metadata
-        nodes, todo, seen = metadata.predict_schema.nodes, [metadata.nlu_target], set()
-        while todo:
-            name = todo.pop()
-            if name in seen or name not in nodes:
-                continue
-            seen.add(name)
-            needs = list(nodes[name].needs.values())
-            if PLACEHOLDER_TRACKER in needs:
-                return True
-            todo.extend(needs)
-    except Exception:  # an unexpected model layout: leave the parse to Rasa
-        return True
-    return False

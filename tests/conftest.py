@@ -227,3 +227,15 @@ def parsing_settings(**extra: Any) -> Any:
     from rasa_chattigo.settings import parse_settings
 
     return parse_settings({"did": DID, "username": "u", "password": "p", **extra})
+
+
+@pytest.fixture(scope="module")
+def agent() -> Any:
+    """The trained demo bot loaded as `rasa run` loads it (in-memory tracker and lock stores)."""
+    import asyncio
+
+    from rasa.core.agent import load_agent
+
+    from bots import MODEL, PROJECT, ensure_model  # bots imports this module: imported here
+
+    return asyncio.run(load_agent(model_path=str(ensure_model(PROJECT, MODEL))))

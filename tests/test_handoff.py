@@ -3,40 +3,20 @@ demo bot, in process) and the real sandbox playing Chattigo's agents and WhatsAp
 
 import asyncio
 import logging
-import subprocess
-import sys
-import uuid
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, List
 
-import httpx
 import pytest
 import yaml
 from rasa.shared.core.events import ConversationPaused, UserUttered
-from sanic import Sanic
 
-from rasa_chattigo.channel import ChattigoInput
 from rasa_chattigo.delivery import OUTBOX
-from rasa_chattigo.sandbox import Sandbox, build_cloud_webhook, build_status_webhook
+from rasa_chattigo.sandbox import build_status_webhook
 from rasa_chattigo.sandbox.legacy import build_legacy_webhook
 
-from conftest import (
-    DID,
-    MODELS,
-    Clock,
-    channel_settings,
-    one_user_sandbox,
-    requires_nlu,
-    requires_rasa_cli,
-    serve_sanic,
-)
+from bots import PROJECT
+from conftest import DID, Clock, requires_nlu, requires_rasa_cli
+from demo_agent import Stack, stack
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ROOT / "bot_project"
-MODEL = PROJECT / MODELS / "current.tar.gz"
-WEBHOOK = "/webhooks/chattigo/webhook"
-Sanic.test_mode = True
 DOMAIN = yaml.safe_load((PROJECT / "domain.yml").read_text())["responses"]
 
 pytestmark = [pytest.mark.slow, requires_rasa_cli, requires_nlu]  # the model Rasa trains
@@ -44,67 +24,6 @@ pytestmark = [pytest.mark.slow, requires_rasa_cli, requires_nlu]  # the model Ra
 
 def texts(name: str) -> List[str]:
     return [variant["text"] for variant in DOMAIN[name] if "text" in variant]
-
-
-@pytest.fixture(scope="module")
-def agent() -> Any:
-    """The trained demo bot loaded as `rasa run` loads it (in-memory tracker and lock stores)."""
-    if not MODEL.exists():
-        subprocess.run([str(Path(sys.executable).parent / "rasa"), "train", "--fixed-model-name",
-                        "current", "--out", MODELS, "--quiet"], cwd=PROJECT, check=True)
-    from rasa.core.agent import load_agent
-
-    return asyncio.run(load_agent(model_path=str(MODEL)))
-
-
-class Stack:
-    """The channel behind a real Sanic server with the agent, and the sandbox; one user."""
-
-    def __init__(self, agent: Any, sandbox: Sandbox, channel: ChattigoInput, url: str) -> None:
-        self.agent, self.sandbox, self.channel, self.url = agent, sandbox, channel, url
-        self.user = "549264" + str(uuid.uuid4().int)[:7]
-        self.http = httpx.AsyncClient(base_url=url, timeout=60)
-
-    async def post(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        answer = await self.http.post(WEBHOOK, json=body)
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    async def say(self, text: str) -> List[Dict[str, Any]]:
-        """The user writes; the bot's sends that reached the sandbox for it."""
-        before = len(self.sent())
-        await self.post(build_cloud_webhook("text", did=DID, msisdn=self.user, text=text))
-        return self.sent()[before:]
-
-    def sent(self) -> List[Dict[str, Any]]:
-        return [m.payload for m in self.sandbox.state.select(direction="out", did=DID,
-                                                             msisdn=self.user)]
-
-    async def agent_side(self, action: str, **body: Any) -> Dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.sandbox.url, timeout=60) as http:
-            answer = await http.post(f"/sandbox/agent/{DID}/{self.user}/{action}", json=body)
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    async def tracker(self) -> Any:
-        return await self.agent.tracker_store.retrieve(self.user)
-
-
-@asynccontextmanager
-async def stack(agent: Any, **settings: Any) -> AsyncIterator[Stack]:
-    async with one_user_sandbox(window=settings.pop("window", False)) as sandbox:
-        channel = ChattigoInput.from_credentials(channel_settings(
-            base_url=sandbox.url, ack="inline", **settings))
-        app = Sanic(f"test_handoff_{uuid.uuid4().hex}", configure_logging=False)
-        app.ctx.agent = agent
-        app.blueprint(channel.blueprint(agent.handle_message), url_prefix="/webhooks/chattigo")
-        async with serve_sanic(app) as url:
-            sandbox.state.webhooks[DID] = url + WEBHOOK
-            running = Stack(agent, sandbox, channel, url)
-            try:
-                yield running
-            finally:
-                await running.http.aclose()
 
 
 async def handed_off(running: Stack) -> None:

@@ -8,11 +8,12 @@ from typing import Any, Dict, List
 import pytest
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import UserUttered
-from test_handoff import agent, stack  # noqa: F401 - the demo bot behind the real server
 
 from rasa_chattigo.compat import rasa_api
 from rasa_chattigo.compat.nlu_ahead import parse_ahead
 from rasa_chattigo.compat.rasa_api import RASA_PRO
+
+from demo_agent import stack
 
 PARSE: Dict[str, Any] = {"text": "hola", "intent": {"name": "saludo", "confidence": 0.9},
                          "entities": []}
@@ -80,7 +81,7 @@ async def test_rasa_pro_always_parses_in_the_turn(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(RASA_PRO, reason="Rasa Pro parses in the turn")
 @pytest.mark.parametrize("ahead", [True, False], ids=["parse_ahead", "parse_ahead: false"])
-async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead):  # noqa: F811
+async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead):
     processor = agent.processor
     graph_parse, handle = processor._parse_message_with_graph, processor.handle_message
     parsed: List[str] = []

@@ -1,5 +1,5 @@
-"""Both adaptive-start variants and both REST baselines on one `rasa run`: the credentials
-file that mounts them."""
+"""Both adaptive-start variants and the REST baselines on one `rasa run`: the channels, and the
+credentials file that mounts them."""
 
 import asyncio
 import json
@@ -191,8 +191,8 @@ class _ReplySender:
 
 
 def write_credentials(folder: Path) -> Path:
-    """Writes a credentials.yml with `rest`, REST with metadata, the channel (adaptive start on)
-    and its gate-off twin.
+    """Writes a credentials.yml with `rest`, REST with metadata, REST sending replies, the
+    channel (adaptive start on) and its gate-off twin.
 
     Returns:
         The file's absolute path (`rasa run --credentials` accepts it).

@@ -210,13 +210,13 @@ def gap_note(results: Dict[str, Any]) -> Optional[str]:
                    / results["load"]["messages_per_run"])
     gap = e2e["cpu_rasa"]["chattigo"]["median"] - e2e["cpu_rasa"]["rest"]["median"]
     cpu = channel["send_cpu"]
-    metadata = ""
+    baselines = ""
     for baseline, what in (("rest_metadata", "carrying the same WhatsApp metadata"),
                            ("rest_reply", "sending each reply to the sandbox (bare aiohttp)")):
         if baseline in e2e["cpu_rasa"]:
             share = e2e["cpu_rasa"][baseline]["median"] - e2e["cpu_rasa"]["rest"]["median"]
-            metadata += f"REST {what} costs {share:+.2f} ms per message against REST. "
-    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. {metadata}The bot answers "
+            baselines += f"REST {what} costs {share:+.2f} ms per message against REST. "
+    return (f"CPU gap to REST: {gap:.2f} ms per message in `rasa run`. {baselines}The bot answers "
             f"{per_message:.2f} replies per message; at the measured CPU per reply request "
             f"(sending side) they cost {per_message * cpu['channel']['median'] / 1000:.2f} ms "
             f"through the channel, {per_message * cpu['bare_aiohttp']['median'] / 1000:.2f} ms "

@@ -1,9 +1,4 @@
-"""NLU ahead of the turn (`parse_ahead`, Rasa 3.6): the parse runs in an event-loop step of its own.
-
-Rasa 3.6's graph runs synchronously, and a turn runs NLU, the tracker and the first prediction
-in one stretch of the event loop that no webhook can interrupt; parsed first, that stretch is
-shorter by the NLU's share.
-"""
+"""NLU ahead of the turn (`parse_ahead`, Rasa 3.6): the parse in an event-loop step of its own."""
 
 import logging
 import weakref

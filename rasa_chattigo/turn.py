@@ -190,9 +190,11 @@ class Turns:
             input_channel=self._channel_name, message_id=message.message_id,
             metadata=message.metadata,
         )
-        if self._settings.parse_ahead and await nlu_ahead.parse_ahead(
-                rasa_api.app_agent(app), user_message):
-            await asyncio.sleep(0)  # the rest of the turn is a step of its own: webhooks first
+        if self._settings.parse_ahead:
+            parsed_by = await nlu_ahead.parse_ahead(rasa_api.app_agent(app), user_message)
+            if parsed_by is not None:
+                await asyncio.sleep(0)  # the rest of the turn is a step of its own: webhooks first
+                nlu_ahead.drop_if_replaced(parsed_by, rasa_api.app_agent(app), user_message)
         return user_message
 
 

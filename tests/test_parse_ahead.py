@@ -2,15 +2,16 @@
 as its own; Rasa parses in the turn wherever that cannot hold."""
 
 import asyncio
+import copy
 from types import SimpleNamespace
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import UserUttered
 
 from rasa_chattigo.compat import rasa_api
-from rasa_chattigo.compat.nlu_ahead import parse_ahead
+from rasa_chattigo.compat.nlu_ahead import drop_if_replaced, parse_ahead
 from rasa_chattigo.compat.rasa_api import RASA_PRO
 
 from demo_agent import stack
@@ -53,6 +54,17 @@ async def test_the_parse_is_kept_on_the_message_for_rasa():
     assert await parse_ahead(SimpleNamespace(processor=processor), message)
     assert message.parse_data == PARSE
     assert processor.parsed == ["hola"]
+
+
+@pytest.mark.skipif(RASA_PRO, reason="Rasa Pro parses in the turn")
+async def test_a_parse_is_dropped_only_once_another_model_is_loaded():
+    processor, message = Processor(), UserMessage("hola")
+    parsed_by = await parse_ahead(SimpleNamespace(processor=processor), message)
+    assert parsed_by is processor
+    drop_if_replaced(parsed_by, SimpleNamespace(processor=processor), message)
+    assert message.parse_data == PARSE
+    drop_if_replaced(parsed_by, SimpleNamespace(processor=Processor()), message)
+    assert message.parse_data is None
 
 
 @pytest.mark.parametrize("agent_, message", [
@@ -119,3 +131,35 @@ async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead
     expected = await processor.parse_message(UserMessage("quiero ver los planes"))
     assert uttered.intent == expected["intent"]
     assert uttered.parse_data["intent_ranking"] == expected["intent_ranking"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(RASA_PRO, reason="Rasa Pro parses in the turn")
+async def test_a_model_loaded_between_the_parse_and_the_turn_parses_the_message_again(agent):
+    old = agent.processor
+    new = copy.copy(old)  # another model's processor, as a model server's pull loads it
+    graph_parse = old._parse_message_with_graph
+    parsed: List[Tuple[str, str]] = []
+
+    def counted(name: str) -> Callable[..., Any]:
+        def parse(message: UserMessage, *args: Any, **kwargs: Any) -> Any:
+            parsed.append((name, message.text))
+            if name == "old":  # loaded while the turn waits for its own step
+                asyncio.get_running_loop().call_soon(setattr, agent, "processor", new)
+            return graph_parse(message, *args, **kwargs)
+        return parse
+
+    old._parse_message_with_graph = counted("old")
+    new._parse_message_with_graph = counted("new")
+    try:
+        async with stack(agent) as running:
+            replies = await running.say("quiero ver los planes")
+            tracker = await running.tracker()
+    finally:
+        agent.processor = old
+        del old._parse_message_with_graph
+    assert parsed == [("old", "quiero ver los planes"), ("new", "quiero ver los planes")]
+    assert replies, "the bot answered"
+    [uttered] = [e for e in tracker.events if isinstance(e, UserUttered)]
+    expected = await old.parse_message(UserMessage("quiero ver los planes"))
+    assert uttered.intent == expected["intent"]

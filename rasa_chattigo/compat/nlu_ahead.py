@@ -2,14 +2,14 @@
 
 import logging
 import weakref
-from typing import Any
+from typing import Any, Optional
 
 from rasa_chattigo.compat import rasa_api
 
 logger = logging.getLogger(__name__)
 
 
-async def parse_ahead(agent: Any, message: Any) -> bool:
+async def parse_ahead(agent: Any, message: Any) -> Optional[Any]:
     """Runs the agent's NLU on `message` now, as Rasa would, and keeps the result on it.
 
     Rasa 3.6's graph runs synchronously, and a turn runs NLU, the tracker and the first
@@ -21,18 +21,33 @@ async def parse_ahead(agent: Any, message: Any) -> bool:
     NLU server (`http_interpreter`), a message parsed already, a custom NLU component that
     takes the tracker, or Rasa Pro (its graph runs as coroutines, and its command generators
     read the conversation). A failure is Rasa's to report: it parses again in the turn.
+
+    Returns:
+        The processor (the loaded model) that parsed it, for `drop_if_replaced`; None where
+        Rasa is left to parse.
     """
     processor = getattr(agent, "processor", None)
     if (rasa_api.RASA_PRO or processor is None or getattr(processor, "http_interpreter", None)
             or getattr(message, "parse_data", None) or _nlu_reads_tracker(processor)):
-        return False
+        return None
     try:
         message.parse_data = await processor.parse_message(message)
     except Exception as exc:
         logger.debug("NLU ahead of the turn failed (%s); Rasa parses in the turn",
                      type(exc).__name__)
-        return False
-    return True
+        return None
+    return processor
+
+
+def drop_if_replaced(parsed_by: Any, agent: Any, message: Any) -> None:
+    """Drops the parse made ahead if Rasa has loaded another model since (`PUT /model`, or a
+    model server's pull): the intents of one model must not reach another's policies, so the
+    turn's model parses the message itself. Called just before the turn starts; a model
+    loaded while Rasa's lock store makes the turn wait (a Redis lock store's round trips)
+    still meets the parse made by the model before it."""
+    if getattr(agent, "processor", None) is not parsed_by:
+        logger.debug("A new model was loaded since the message was parsed; Rasa parses again")
+        message.parse_data = None
 
 
 #: `_nlu_reads_tracker` per loaded model's processor: its graph does not change.

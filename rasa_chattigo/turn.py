@@ -194,6 +194,7 @@ class Turns:
             parsed_by = await nlu_ahead.parse_ahead(rasa_api.app_agent(app), user_message)
             if parsed_by is not None:
                 await asyncio.sleep(0)  # the rest of the turn is a step of its own: webhooks first
+                # the agent read again: `PUT /model` replaces it
                 nlu_ahead.drop_if_replaced(parsed_by, rasa_api.app_agent(app), user_message)
         return user_message
 

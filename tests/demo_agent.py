@@ -20,8 +20,10 @@ Sanic.test_mode = True
 class Stack:
     """The channel behind a real Sanic server with the agent, and the sandbox; one user."""
 
-    def __init__(self, agent: Any, sandbox: Sandbox, channel: ChattigoInput, url: str) -> None:
+    def __init__(self, agent: Any, sandbox: Sandbox, channel: ChattigoInput, url: str,
+                 app: Sanic) -> None:
         self.agent, self.sandbox, self.channel, self.url = agent, sandbox, channel, url
+        self.app = app  # `app.ctx.agent` is the agent turns go to, as under `rasa run`
         self.user = "549264" + str(uuid.uuid4().int)[:7]
         self.http = httpx.AsyncClient(base_url=url, timeout=60)
 
@@ -57,10 +59,14 @@ async def stack(agent: Any, **settings: Any) -> AsyncIterator[Stack]:
             base_url=sandbox.url, ack="inline", **settings))
         app = Sanic(f"test_handoff_{uuid.uuid4().hex}", configure_logging=False)
         app.ctx.agent = agent
-        app.blueprint(channel.blueprint(agent.handle_message), url_prefix="/webhooks/chattigo")
+
+        async def on_new_message(message: Any) -> None:  # as Rasa's `register` binds it
+            await app.ctx.agent.handle_message(message)
+
+        app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
         async with serve_sanic(app) as url:
             sandbox.state.webhooks[DID] = url + WEBHOOK
-            running = Stack(agent, sandbox, channel, url)
+            running = Stack(agent, sandbox, channel, url, app)
             try:
                 yield running
             finally:

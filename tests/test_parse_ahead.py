@@ -51,7 +51,7 @@ class Processor:
 @pytest.mark.skipif(RASA_PRO, reason="Rasa Pro parses in the turn")
 async def test_the_parse_is_kept_on_the_message_for_rasa():
     processor, message = Processor(), UserMessage("hola")
-    assert await parse_ahead(SimpleNamespace(processor=processor), message)
+    assert await parse_ahead(SimpleNamespace(processor=processor), message) is processor
     assert message.parse_data == PARSE
     assert processor.parsed == ["hola"]
 
@@ -79,14 +79,14 @@ async def test_a_parse_is_dropped_only_once_another_model_is_loaded():
         "an NLU component taking the tracker", "a model whose graph cannot be read"])
 async def test_rasa_parses_in_the_turn_where_parsing_ahead_cannot_hold(agent_, message):
     before = message.parse_data
-    assert not await parse_ahead(agent_, message)
+    assert await parse_ahead(agent_, message) is None
     assert message.parse_data == before
 
 
 async def test_rasa_pro_always_parses_in_the_turn(monkeypatch):
     monkeypatch.setattr(rasa_api, "RASA_PRO", True)
     processor, message = Processor(), UserMessage("hola")
-    assert not await parse_ahead(SimpleNamespace(processor=processor), message)
+    assert await parse_ahead(SimpleNamespace(processor=processor), message) is None
     assert message.parse_data is None and processor.parsed == []
 
 
@@ -135,29 +135,39 @@ async def test_each_message_is_parsed_once_and_rasa_logs_that_parse(agent, ahead
 
 @pytest.mark.slow
 @pytest.mark.skipif(RASA_PRO, reason="Rasa Pro parses in the turn")
-async def test_a_model_loaded_between_the_parse_and_the_turn_parses_the_message_again(agent):
+@pytest.mark.parametrize("replaced", ["processor", "agent"],
+                         ids=["a model server's pull", "PUT /model"])
+async def test_a_model_loaded_between_the_parse_and_the_turn_parses_the_message_again(
+        agent, replaced):
     old = agent.processor
-    new = copy.copy(old)  # another model's processor, as a model server's pull loads it
+    new = copy.copy(old)  # another model's processor
     graph_parse = old._parse_message_with_graph
     parsed: List[Tuple[str, str]] = []
 
-    def counted(name: str) -> Callable[..., Any]:
-        def parse(message: UserMessage, *args: Any, **kwargs: Any) -> Any:
-            parsed.append((name, message.text))
-            if name == "old":  # loaded while the turn waits for its own step
-                asyncio.get_running_loop().call_soon(setattr, agent, "processor", new)
-            return graph_parse(message, *args, **kwargs)
-        return parse
+    async with stack(agent) as running:
+        def load_new_model() -> None:
+            if replaced == "processor":  # a model server's pull loads into the agent
+                agent.processor = new
+            else:  # `PUT /model` serves a new agent
+                running.app.ctx.agent = copy.copy(agent)
+                running.app.ctx.agent.processor = new
 
-    old._parse_message_with_graph = counted("old")
-    new._parse_message_with_graph = counted("new")
-    try:
-        async with stack(agent) as running:
+        def counted(name: str) -> Callable[..., Any]:
+            def parse(message: UserMessage, *args: Any, **kwargs: Any) -> Any:
+                parsed.append((name, message.text))
+                if name == "old":  # loaded while the turn waits for its own step
+                    asyncio.get_running_loop().call_soon(load_new_model)
+                return graph_parse(message, *args, **kwargs)
+            return parse
+
+        old._parse_message_with_graph = counted("old")
+        new._parse_message_with_graph = counted("new")
+        try:
             replies = await running.say("quiero ver los planes")
             tracker = await running.tracker()
-    finally:
-        agent.processor = old
-        del old._parse_message_with_graph
+        finally:
+            agent.processor = old
+            del old._parse_message_with_graph
     assert parsed == [("old", "quiero ver los planes"), ("new", "quiero ver los planes")]
     assert replies, "the bot answered"
     [uttered] = [e for e in tracker.events if isinstance(e, UserUttered)]

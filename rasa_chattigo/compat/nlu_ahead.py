@@ -16,7 +16,7 @@ async def parse_ahead(agent: Any, message: Any) -> Optional[Any]:
     prediction in one stretch of the event loop that no webhook can interrupt. Parsed here,
     in a step of its own, that stretch is shorter by the NLU's share (about 40% with the demo
     bot), and Rasa takes `message.parse_data` as its parse. Rasa 3.6's own NLU components do
-    not read the conversation (`/model/parse` runs them on an empty tracker too). False,
+    not read the conversation (`/model/parse` runs them on an empty tracker too). None,
     leaving Rasa to parse, where that does not hold or gains nothing: no agent or model, an
     NLU server (`http_interpreter`), a message parsed already, a custom NLU component that
     takes the tracker, or Rasa Pro (its graph runs as coroutines, and its command generators
@@ -42,9 +42,11 @@ async def parse_ahead(agent: Any, message: Any) -> Optional[Any]:
 def drop_if_replaced(parsed_by: Any, agent: Any, message: Any) -> None:
     """Drops the parse made ahead if Rasa has loaded another model since (`PUT /model`, or a
     model server's pull): the intents of one model must not reach another's policies, so the
-    turn's model parses the message itself. Called just before the turn starts; a model
-    loaded while Rasa's lock store makes the turn wait (a Redis lock store's round trips)
-    still meets the parse made by the model before it."""
+    turn's model parses the message itself (its NLU runs twice). Called just before the turn
+    starts, with the agent read again (`PUT /model` replaces it). One window stays: a model
+    server's pull landing while the turn waits for a conversation lock held elsewhere
+    (Rasa tries again every second) meets the parse of the model before it; `PUT /model`
+    cannot, as Rasa's handler has bound the old agent by then."""
     if getattr(agent, "processor", None) is not parsed_by:
         logger.debug("A new model was loaded since the message was parsed; Rasa parses again")
         message.parse_data = None

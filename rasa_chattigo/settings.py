@@ -97,7 +97,7 @@ class ChattigoSettings(BaseModel):
     max_body_bytes: int = 5 * 1024 * 1024
     ack: str = "background"
     shutdown_grace_seconds: float = 25.0
-    adaptive_start: bool = True
+    adaptive_start: Optional[bool] = None  # on, unless a webhook front answers (front_port)
     adaptive_start_lag_ms: float = 10.0
     gc_freeze: bool = True
     parse_ahead: bool = True
@@ -109,6 +109,9 @@ class ChattigoSettings(BaseModel):
     allow_unauthenticated: bool = False
     max_pending_messages: int = 1000
     fallback_reply: str = DEFAULT_FALLBACK_REPLY
+    # the webhook front: a process of its own answers the webhook (docs/front.md)
+    front_port: Optional[int] = None
+    front_host: str = "0.0.0.0"  # noqa: S104 - Chattigo must reach it, as it reaches rasa run
 
     # delivery: the durable inbox and the outbox (issue 13; docs/delivery.md)
     inbox_store: Optional[str] = None
@@ -162,6 +165,12 @@ class ChattigoSettings(BaseModel):
     def _lag_target(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("must be a number of milliseconds above 0")
+        return value
+
+    @validator("front_port")
+    def _front_port(cls, value: Optional[int]) -> Optional[int]:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError("must be a TCP port, 1 to 65535")
         return value
 
     @validator("intents")
@@ -241,6 +250,14 @@ class ChattigoSettings(BaseModel):
         if self.outside_window is not None:
             return self.outside_window
         return "template" if self.window_template else "send"
+
+    @property
+    def starts_adaptively(self) -> bool:
+        """`adaptive_start`; unset, on without a webhook front, off with one (the front answers
+        webhooks on its own CPU, so nothing needs to hold messages back for them)."""
+        if self.adaptive_start is not None:
+            return self.adaptive_start
+        return self.front_port is None
 
     @property
     def sending_enabled(self) -> bool:

@@ -28,7 +28,7 @@ from rasa_chattigo.errors import (
     WebhookRejected,
 )
 from rasa_chattigo.guard import WebhookGuard
-from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, parse_webhook
+from rasa_chattigo.inbound import InboundMessage, ParsedWebhook, StatusUpdate, parse_webhook
 from rasa_chattigo.logsafe import shown
 from rasa_chattigo.settings import ChattigoSettings
 from rasa_chattigo.turn import OnNewMessage, Turns
@@ -133,12 +133,16 @@ class WebhookHandler:
         if unknown and not accepted and not duplicates:
             raise UnknownBusinessNumber(unknown[0][0])
         handled = len(accepted)
-        failures = self._conversations.failures if self._conversations else None
-        if failures is not None and parsed.statuses:
-            accepted += await failures.accept(parsed.statuses)  # failed ones, to the bot
+        if parsed.statuses:
+            accepted += await self._pass_statuses(parsed.statuses)
         if self._settings.ack == "inline":
             await _wait_inline(accepted)
         return _summary(parsed, handled, duplicates, unknown)
+
+    async def _pass_statuses(self, statuses: List[StatusUpdate]) -> List["asyncio.Future[None]"]:
+        """Queues the failed deliveries among `statuses` for the bot; their futures."""
+        failures = self._conversations.failures if self._conversations else None
+        return [] if failures is None else await failures.accept(statuses)
 
     async def _known(self, did: str, message: InboundMessage) -> bool:
         try:

@@ -56,7 +56,7 @@ class Stack:
 async def stack(agent: Any, **settings: Any) -> AsyncIterator[Stack]:
     async with one_user_sandbox(window=settings.pop("window", False)) as sandbox:
         channel = ChattigoInput.from_credentials(channel_settings(
-            base_url=sandbox.url, ack="inline", **settings))
+            base_url=sandbox.url, **{"ack": "inline", **settings}))
         app = Sanic(f"test_handoff_{uuid.uuid4().hex}", configure_logging=False)
         app.ctx.agent = agent
 

@@ -541,3 +541,10 @@ async def test_a_drain_with_no_grace_cancels_admitted_jobs_before_their_first_st
     assert await dispatcher.drain(grace_seconds=0) == 3
     assert (ran, [future.cancelled() for future in done], gate.running) == (
         [], [True, True, True], 0)
+
+
+def test_a_webhook_front_turns_adaptive_start_off_unless_it_is_set() -> None:
+    front = {**BASE, "front_port": 5006}
+    assert start_gate(parse_settings(front)) is None
+    assert start_gate(parse_settings({**front, "adaptive_start": True})) is not None
+    assert start_gate(parse_settings(BASE)) is not None

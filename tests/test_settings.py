@@ -56,6 +56,9 @@ def test_chattigo_enabled_false_turns_on_test_mode(monkeypatch):
         ({**BASE, "backoff_seconds": -0.5}, "backoff_seconds", "0 or more"),
         ({**BASE, "max_body_bytes": -1}, "max_body_bytes", "at least 1"),
         ({**BASE, "dedup_max_entries": 0}, "dedup_max_entries", "at least 1"),
+        ({**BASE, "front_port": 0}, "front_port", "1 to 65535"),
+        ({**BASE, "front_port": 70000}, "front_port", "1 to 65535"),
+        ({**BASE, "front_port": "web"}, "front_port", "integer"),
     ],
 )
 def test_a_bad_setting_names_its_key(raw, key, problem, monkeypatch):

@@ -75,20 +75,25 @@ def request_query(request: Request) -> Dict[str, Any]:
 
 
 @asynccontextmanager
-async def serve_sanic(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Serves `app` on a free port of `host` inside the running loop; yields its base URL.
+async def serve_sanic(app: Sanic, host: str = "127.0.0.1",
+                      sock: Optional[socket.socket] = None) -> AsyncIterator[str]:
+    """Serves `app` inside the running loop, on `sock` (bound) or a free port of `host`;
+    yields its base URL.
 
-    For tests and benchmarks: the real server, with its start and stop listeners, always
-    stopped. (Sanic 21.12 ignores `port=0`, so the socket is bound here.)
+    The real server, with its start and stop listeners, always stopped: for the webhook
+    front, tests and benchmarks. (Sanic 21.12 ignores `port=0`, so the socket is bound here.)
     """
     # Sanic 21.12 refuses to start a second app in one process outside test mode.
     Sanic.test_mode = True
     # Sanic 25 makes the serving loop the thread's current one (on every connection); put back
     # the one that was current, or an idle loop set there (pytest-asyncio's) is left unclosed.
     previous = _current_loop()
-    sock = socket.socket()
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
+    if sock is None:
+        sock = socket.socket()
+        sock.bind((host, 0))
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - the URL to call
+    host = f"[{host}]" if ":" in host else host
     server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
     assert server is not None
     await server.startup()
@@ -146,6 +151,11 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def new_app(name: str) -> Sanic:
+    """A Sanic app that leaves logging as the process set it up."""
+    return Sanic(name, configure_logging=False)
 
 
 def new_blueprint(name: str) -> Blueprint:

@@ -84,6 +84,12 @@ class Intake:
         self._pending.pop(key, None)
         self._kept_at.pop(key, None)
 
+    async def handled_elsewhere(self, key: str) -> None:
+        """Another process accepted the message and the bot handled it (a webhook front
+        that stopped before `rasa run` reported back): completed and forgotten here too."""
+        await _settle(self.dedup.complete, key)
+        await self.inbox.forget(key)
+
     def may_retry(self, key: str) -> bool:
         """Whether `key` is young enough to retry after a passing failure (`RETRY_FOR_SECONDS`
         since it was kept)."""

@@ -1,0 +1,98 @@
+"""The webhook front with a stand-in for Rasa's agent (every Rasa flavour): what reaches the
+bot, the front's process, and shutdown (real Sanic app, real front process)."""
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Tuple
+
+import httpx
+from sanic import Sanic
+
+from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
+
+from conftest import DID, PASSWORD, channel_settings, free_port, load_fixture, serve_sanic
+
+
+@asynccontextmanager
+async def fronted(on_new_message: Any, **settings: Any) -> AsyncIterator[Tuple[ChattigoInput, str]]:
+    """The channel with a front behind a real Sanic server; the front's webhook URL."""
+    channel = ChattigoInput.from_credentials(channel_settings(
+        **{"front_port": free_port(), "front_host": "127.0.0.1", **settings}))
+    app = Sanic(f"test_front_{id(channel)}", configure_logging=False)
+    app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/chattigo")
+    async with serve_sanic(app):
+        assert channel.front is not None and channel.front.url is not None
+        yield channel, channel.front.url
+
+
+async def post(url: str, body: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await http.post(url, content=json.dumps(body),
+                               headers={"Content-Type": "application/json"})
+
+
+async def test_the_bot_gets_the_message_the_channel_route_would_give_it(collector: Any) -> None:
+    async with fronted(collector, ack="inline") as (_, url):
+        answer = await post(url, load_fixture("inbound", "guide_text"))
+        assert answer.json() == {"status": "ok", "messages": 1, "duplicates": 0, "statuses": 0,
+                                 "ignored": 0, "problems": []}
+    [message] = collector.messages
+    assert (message.text, message.sender_id, message.input_channel) == (
+        "Hola", "5492644472542", "chattigo")
+    assert message.message_id == "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABI..."
+    assert isinstance(message.output_channel, ChattigoOutput)
+    assert message.metadata["business_number"] == DID
+
+
+async def test_a_message_for_another_business_number_is_refused_by_the_front(
+    collector: Any,
+) -> None:
+    text = json.dumps(load_fixture("inbound", "guide_text"))
+    body = json.loads(text.replace(DID, "5491100000000"))
+    async with fronted(collector) as (_, url):
+        answer = await post(url, body)
+    assert answer.status_code == 403
+    assert collector.messages == []
+
+
+async def test_the_front_answers_its_health_check_and_exits_with_the_server(collector: Any) -> None:
+    async with fronted(collector) as (channel, url):
+        async with httpx.AsyncClient() as http:
+            health = await http.get(url.rsplit("/", 1)[0] + "/")
+        process = channel.front._process
+    assert health.json() == {"status": "ok", "front": True}
+    assert process is not None and process.returncode == 0
+
+
+async def test_no_secret_is_on_the_front_command_line(collector: Any) -> None:
+    async with fronted(collector, webhook_token="s3cr3t-webhook-token") as (channel, _):
+        pid = channel.front._process.pid
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().decode()
+    assert PASSWORD not in argv and "s3cr3t-webhook-token" not in argv
+    assert "rasa_chattigo.front" in argv
+
+
+async def test_a_message_cut_short_by_shutdown_is_answered_after_the_next_start(
+    collector: Any, tmp_path: Any,
+) -> None:
+    started = asyncio.Event()
+
+    async def stuck(message: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    port = free_port()
+    inbox = str(tmp_path / "front" / "inbox.db")
+    async with fronted(stuck, front_port=port, inbox_path=inbox, shutdown_grace_seconds=0.2,
+                       delivery_lease_seconds=60) as (_, url):
+        answer = await post(url, load_fixture("inbound", "guide_text"))
+        assert answer.status_code == 200
+        await asyncio.wait_for(started.wait(), 30)
+    async with fronted(collector, front_port=port, inbox_path=inbox):
+        for _ in range(300):
+            if collector.messages:
+                break
+            await asyncio.sleep(0.05)
+    assert [m.message_id for m in collector.messages] == ["wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABI..."]

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: The variants the e2e and ack sections compare, by their webhook route name.
 ON, OFF = "chattigo", "chattigo_gate_off"
+#: The channel with its webhook front: a process of its own answers the webhooks.
+FRONT = "chattigo_front"
 #: Rasa's REST channel, and the same channel passing on the body's `metadata`.
 REST, REST_METADATA = "rest", "rest_metadata"
 #: Rasa's REST channel again, run beside `bench.burner` at the Chattigo harness's extra CPU.
@@ -45,6 +47,16 @@ class ChattigoInputGateOff(ChattigoInput):
     def name(cls) -> str:
         """Mounted at /webhooks/chattigo_gate_off/."""
         return OFF
+
+
+class ChattigoInputFront(ChattigoInput):
+    """The same channel under another route, with `front_port` set: Chattigo's webhooks go to
+    the front's own port (`front_webhook_url`), and this route is left unused."""
+
+    @classmethod
+    def name(cls) -> str:
+        """Mounted at /webhooks/chattigo_front/."""
+        return FRONT
 
 
 class RestInputWithMetadata(RestInput):
@@ -190,9 +202,10 @@ class _ReplySender:
         return self._session, self._token
 
 
-def write_credentials(folder: Path) -> Path:
+def write_credentials(folder: Path, front_port: int) -> Path:
     """Writes a credentials.yml with `rest`, REST with metadata, REST sending replies, the
-    channel (adaptive start on) and its gate-off twin.
+    channel (adaptive start on), its gate-off twin and its twin with a webhook front on
+    `front_port`.
 
     Returns:
         The file's absolute path (`rasa run --credentials` accepts it).
@@ -204,9 +217,16 @@ def write_credentials(folder: Path) -> Path:
         f"bench.channels.RestInputWithReply:\n{_LOGIN}\n"
         f"rasa_chattigo.ChattigoInput:\n{_LOGIN}  adaptive_start: true\n\n"
         f"bench.channels.ChattigoInputGateOff:\n{_LOGIN}  adaptive_start: false\n"
-        "  store_namespace: bench_gate_off\n",
+        "  store_namespace: bench_gate_off\n\n"
+        f"bench.channels.ChattigoInputFront:\n{_LOGIN}  front_port: {front_port}\n"
+        "  front_host: 127.0.0.1\n  store_namespace: bench_front\n",
         encoding="utf-8")
     return path
+
+
+def front_webhook_url(front_port: int) -> str:
+    """The webhook the front answers on `front_port` (this host)."""
+    return f"http://127.0.0.1:{front_port}/webhooks/chattigo/webhook"
 
 
 def webhook_url(rasa_url: str, variant: str) -> str:

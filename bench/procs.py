@@ -3,18 +3,42 @@
 import os
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> List[str]:
+    """The fields of /proc/<pid>/stat after the command name (the state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds used so far by `pid` (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def child_pid(parent: int, marker: str) -> int:
+    """The pid of a child of `parent` whose command line contains `marker`.
+
+    Raises:
+        LookupError: `parent` has no such child (now).
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(int(entry.name))[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if ppid == parent and marker.encode() in command:
+            return int(entry.name)
+    raise LookupError(f"process {parent} has no child running {marker}")
 
 
 class ProcessCPU:

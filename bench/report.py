@@ -5,7 +5,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from bench.stats import ratio
 
@@ -51,18 +51,34 @@ def _ratio(value: Optional[float]) -> str:
 _E2E_NAMES = {"throughput": "Throughput", "p50": "Latency median", "p95": "Latency p95",
               "p99": "Latency p99", "cpu_rasa": "`rasa run` CPU per message",
               "cpu_sandbox": "Sandbox CPU per message",
-              "cpu_generator": "Load generator CPU per message"}
+              "cpu_generator": "Load generator CPU per message",
+              "cpu_front": "Webhook front CPU per message",
+              "cpu_rasa_and_front": "`rasa run` + webhook front CPU per message"}
+_ON_KEYS = ("throughput", "p50", "p95", "p99", "cpu_rasa", "cpu_sandbox", "cpu_generator")
 _GATE_OFF_KEYS = ("throughput", "p50", "p95", "p99", "cpu_rasa")
+_BASELINE_KEYS = ("throughput", "p50", "p99", "cpu_rasa")
+
+
+class _Variant(NamedTuple):
+    """A Chattigo variant as the table shows it: the key of its figures, the label its rows
+    carry, the key of its ratios, and the figures compared with the other REST baselines."""
+
+    key: str
+    label: str
+    ratio: str
+    baseline_keys: Sequence[str]
+
+
+_ON = _Variant("chattigo", "", "ratio", _BASELINE_KEYS)
+_OFF = _Variant("chattigo_gate_off", ", adaptive start off", "ratio_gate_off", _BASELINE_KEYS)
+_FRONT = _Variant("chattigo_front", ", webhook front", "ratio_front",
+                  (*_BASELINE_KEYS, "cpu_rasa_and_front"))
 
 
 def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
-    rows = [[f"End to end: {name}", _cell(e2e[key]["chattigo"]),
-             "REST " + _cell(e2e[key]["rest"]), _ratio(e2e[key]["ratio"])]
-            for key, name in _E2E_NAMES.items()]
-    rows += [[f"End to end, adaptive start off: {_E2E_NAMES[key]}",
-              _cell(e2e[key]["chattigo_gate_off"]), "REST " + _cell(e2e[key]["rest"]),
-              _ratio(e2e[key]["ratio_gate_off"])]
-             for key in _GATE_OFF_KEYS if "chattigo_gate_off" in e2e[key]]
+    rows = _variant_rows(e2e, _ON, _ON_KEYS)
+    rows += _variant_rows(e2e, _OFF, _GATE_OFF_KEYS)
+    rows += _front_rows(e2e)
     rows += _baseline_rows(e2e, "rest_metadata", "REST with the same metadata",
                            "REST with the same metadata", "REST with metadata")
     rows += _baseline_rows(e2e, "rest_reply", "REST sending each reply to the sandbox",
@@ -71,7 +87,26 @@ def _e2e_rows(e2e: Dict[str, Any]) -> List[List[str]]:
     return rows
 
 
-_BASELINE_KEYS = ("throughput", "p50", "p99", "cpu_rasa")
+def _variant_rows(e2e: Dict[str, Any], variant: _Variant, keys: Sequence[str]
+                  ) -> List[List[str]]:
+    """`keys` of one variant against REST (none when the results lack the variant)."""
+    return [[f"End to end{variant.label}: {_E2E_NAMES[key]}", _cell(e2e[key][variant.key]),
+             "REST " + _cell(e2e[key]["rest"]), _ratio(e2e[key][variant.ratio])]
+            for key in keys if variant.key in e2e.get(key, {})]
+
+
+def _front_rows(e2e: Dict[str, Any]) -> List[List[str]]:
+    """The webhook front against REST: its process's CPU beside what it used idle under REST
+    (no ratio), and `rasa run`'s and its own together against both under REST."""
+    if _FRONT.key not in e2e.get("cpu_front", {}):
+        return []
+    front, both = e2e["cpu_front"], e2e["cpu_rasa_and_front"]
+    return [*_variant_rows(e2e, _FRONT, _GATE_OFF_KEYS),
+            [f"End to end{_FRONT.label}: {_E2E_NAMES['cpu_front']}", _cell(front[_FRONT.key]),
+             "REST, front idle, " + _cell(front["rest"]), DASH],
+            [f"End to end{_FRONT.label}: {_E2E_NAMES['cpu_rasa_and_front']}",
+             _cell(both[_FRONT.key]), "REST, front idle, " + _cell(both["rest"]),
+             _ratio(both[_FRONT.ratio])]]
 
 
 def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
@@ -82,36 +117,43 @@ def _harness_rows(e2e: Dict[str, Any]) -> List[List[str]]:
              _cell(e2e["harness_share"]), "burner's measured " + _cell(e2e.get("burner_share")),
              DASH],
             *_baseline_rows(e2e, "rest_loaded", "REST beside a burner of that share",
-                            "REST beside that burner", "REST with burner", gate_off=False)]
+                            "REST beside that burner", "REST with burner",
+                            variants=(_ON, _FRONT))]
 
 
 def _baseline_rows(e2e: Dict[str, Any], baseline: str, title: str, against: str,
-                   short: str, gate_off: bool = True) -> List[List[str]]:
-    """Another REST baseline (`rest_metadata`, `rest_reply`, `rest_loaded`): against REST, and
-    adaptive start on (`ratio_to_<baseline>`) and, with `gate_off`, off
-    (`ratio_gate_off_to_<baseline>`) against it."""
+                   short: str, variants: Sequence[_Variant] = (_ON, _OFF, _FRONT)
+                   ) -> List[List[str]]:
+    """Another REST baseline (`rest_metadata`, `rest_reply`, `rest_loaded`) against REST, and
+    each of `variants` against it (`<ratio>_to_<baseline>`)."""
     if baseline not in e2e["throughput"]:
         return []
     rows = [[f"{title}: {_E2E_NAMES[key]}", _cell(e2e[key][baseline]),
              "REST " + _cell(e2e[key]["rest"]),
              _ratio(ratio(e2e[key][baseline], e2e[key]["rest"]))]
             for key in _BASELINE_KEYS]
-    variants = [("chattigo", "", "ratio")]
-    if gate_off:
-        variants.append(("chattigo_gate_off", ", adaptive start off", "ratio_gate_off"))
-    for variant, label, ratio_key in variants:
-        rows += [[f"End to end{label}, against {against}: {_E2E_NAMES[key]}",
-                  _cell(e2e[key][variant]), f"{short} " + _cell(e2e[key][baseline]),
-                  _ratio(e2e[key][f"{ratio_key}_to_{baseline}"])] for key in _BASELINE_KEYS]
+    for variant in variants:
+        rows += [[f"End to end{variant.label}, against {against}: {_E2E_NAMES[key]}",
+                  _cell(e2e[key][variant.key]), f"{short} " + _cell(e2e[key][baseline]),
+                  _ratio(e2e[key][f"{variant.ratio}_to_{baseline}"])]
+                 for key in variant.baseline_keys if variant.key in e2e.get(key, {})]
     return rows
 
 
-def _on_off_row(label: str, on: Dict[str, Any], off: Optional[Dict[str, Any]]) -> List[str]:
-    """A figure with adaptive start on, against the same figure with it off."""
-    if not off:
-        return [label, _cell(on), DASH, DASH]
-    value = round(on["median"] / off["median"], 3) if off["median"] else None
-    return [label, _cell(on), "adaptive start off " + _cell(off), _ratio(value)]
+def _against_row(label: str, value: Dict[str, Any], name: str,
+                 baseline: Optional[Dict[str, Any]]) -> List[str]:
+    """A figure against the same figure of another variant (`name`), with their ratio."""
+    if not baseline:
+        return [label, _cell(value), DASH, DASH]
+    share = round(value["median"] / baseline["median"], 3) if baseline["median"] else None
+    return [label, _cell(value), f"{name} " + _cell(baseline), _ratio(share)]
+
+
+#: The ack section's figures besides the webhook answer times, as the table names them.
+_BOT_FIGURES = (("throughput", "throughput"), ("latency_p50", "latency median"),
+                ("cpu_rasa", "`rasa run` CPU per message"),
+                ("rasa_cores", "`rasa run` CPU, in cores"))
+_QUANTILES = (("p50", "median"), ("p99", "p99"))
 
 
 def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
@@ -121,14 +163,32 @@ def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
         if not figures:
             continue
         off = figures.get("gate_off", {})
-        for q, label in (("p50", "median"), ("p99", "p99")):
-            rows.append(_on_off_row(f"Ack: webhook answer {label}, {name}", figures[q],
-                                    off.get(q)))
-        for key, label in (("throughput", "throughput"), ("latency_p50", "latency median"),
-                           ("cpu_rasa", "`rasa run` CPU per message"),
-                           ("rasa_cores", "`rasa run` CPU, in cores")):
-            if key in figures:
-                rows.append(_on_off_row(f"{name}: {label}", figures[key], off.get(key)))
+        for q, label in _QUANTILES:
+            rows.append(_against_row(f"Ack: webhook answer {label}, {name}", figures[q],
+                                     "adaptive start off", off.get(q)))
+        rows += [_against_row(f"{name}: {label}", figures[key], "adaptive start off",
+                              off.get(key)) for key, label in _BOT_FIGURES if key in figures]
+        rows += _front_ack_rows(figures, name)
+    return rows
+
+
+def _front_ack_rows(figures: Dict[str, Any], name: str) -> List[List[str]]:
+    """The webhook front's figures of one bot against adaptive start on's; its process's CPU
+    beside what it used idle meanwhile (no ratio), and with `rasa run`'s."""
+    front = figures.get("front")
+    if not front:
+        return []
+    rows = [_against_row(f"Ack, webhook front: webhook answer {label}, {name}", front[q],
+                         "adaptive start on", figures[q]) for q, label in _QUANTILES]
+    rows += [_against_row(f"{name}, webhook front: {label}", front[key], "adaptive start on",
+                          figures.get(key)) for key, label in _BOT_FIGURES if key in front]
+    if "cpu_front" in front:
+        idle = "adaptive start on, front idle,"
+        rows += [[f"{name}, webhook front: webhook front CPU per message",
+                  _cell(front["cpu_front"]), f"{idle} " + _cell(figures["cpu_front"]), DASH],
+                 _against_row(f"{name}, webhook front: `rasa run` + webhook front CPU per "
+                              "message", front["cpu_rasa_and_front"], idle,
+                              figures["cpu_rasa_and_front"])]
     return rows
 
 
@@ -241,8 +301,10 @@ def markdown(results: Dict[str, Any]) -> str:
                   f"messages per run, {load['reps']} runs per channel alternating REST, REST "
                   f"with the WhatsApp metadata Chattigo gives each message, REST sending each "
                   f"reply to the sandbox as Chattigo's send (bare aiohttp), Chattigo with "
-                  f"adaptive start on and off, and REST beside a burner process using the share "
-                  f"of a core the Chattigo harness used beyond REST's, on one `rasa run`; "
+                  f"adaptive start on, off, and with its webhook front (a process of its own "
+                  f"answering the webhooks, adaptive start off), and REST beside a burner "
+                  f"process using the share of a core the Chattigo harness used beyond REST's, "
+                  f"on one `rasa run`; "
                   f"errors {e2e['errors']}.", ""]
     lines += [f"Median (min{DASH}max over repetitions); ratio = median / baseline median.", "",
               "| Figure | Chattigo | Baseline | Ratio |", "|---|---|---|---|"]

@@ -79,7 +79,7 @@ def run(quick: bool = False) -> Dict[str, Any]:
     try:
         import uvloop
 
-        loop = uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop comes with Sanic on Linux
         loop = asyncio.new_event_loop()
     with ThreadedSandbox(users={USERNAME: PASSWORD}, dids={USERNAME: [DID]}) as sandbox:

@@ -1,4 +1,5 @@
-"""Acknowledgement time with a bot that takes 1 s per message (bot_project/slow + action server)."""
+"""Acknowledgement time with a bot that takes 1 s per message (bot_project/slow + action server),
+for the three Chattigo variants (`e2e.VARIANTS`) on one `rasa run`."""
 
 import asyncio
 import logging
@@ -14,7 +15,6 @@ import yaml
 from bench import channels, e2e, load
 from bench.procs import ProcessCPU
 from bench.stats import summary
-from rasa_chattigo.devtools._stack import LocalStack
 
 logger = logging.getLogger(__name__)
 
@@ -61,33 +61,47 @@ def run(*, users: int, per_user: int, reps: int, logs: Path) -> Dict[str, Any]:
             runs = asyncio.run(_measure(stack, users, per_user, reps))
         finally:
             stack.stop()
-    figures = e2e.variant_ack_figures(runs)
+    figures = summarise(runs)
     figures["bot_seconds_per_message"] = SECONDS_PER_MESSAGE
-    figures["latency_p50"] = e2e.figure(runs[channels.ON], "p50", "ms")
-    figures["gate_off"]["latency_p50"] = e2e.figure(runs[channels.OFF], "p50", "ms")
-    for variant, into in ((channels.ON, figures), (channels.OFF, figures["gate_off"])):
-        into["throughput"] = e2e.figure(runs[variant], "throughput", "msg/s")
-        into["cpu_rasa"] = e2e.figure(runs[variant], "cpu_rasa", "ms/msg")
-        into["rasa_cores"] = _cores(runs[variant])
     figures["load"] = {"users": users, "messages_per_run": users * per_user, "reps": reps}
     return figures
 
 
-async def _measure(stack: LocalStack, users: int, per_user: int, reps: int
+async def _measure(stack: e2e.BenchStack, users: int, per_user: int, reps: int
                    ) -> Dict[str, List[Dict[str, Any]]]:
     expected = await e2e.calibrate(stack.rasa_urls[0], per_user)
     await e2e.check_agreement(stack, per_user, expected)
     urls = e2e.variant_urls(stack)
     runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in urls}
-    cpu = ProcessCPU({"rasa": stack.pids["rasa-0"]})
+    cpu = ProcessCPU({"rasa": stack.pids["rasa-0"], "front": stack.front_pid})
     for rep in range(reps):
         for variant in e2e.turn_order(rep):
-            tag = (100 if variant == channels.ON else 150) + rep
             cpu.mark()
             result = await load.run_chattigo(urls[variant], stack.sandbox_url, e2e.DID, users,
-                                             per_user, expected, tag=tag)
+                                             per_user, expected,
+                                             tag=e2e.run_tag(variant, rep, base=100))
             runs[variant].append(e2e.run_figures(result, cpu.mark()))
     return runs
+
+
+def summarise(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """The ack figures of each variant (`e2e.variant_ack_figures`), each with the variant's
+    latency median, throughput, CPU per message and `rasa run` cores."""
+    figures = e2e.variant_ack_figures(runs)
+    for variant, into in ((channels.ON, figures), (channels.OFF, figures["gate_off"]),
+                          (channels.FRONT, figures["front"])):
+        into.update(_bot_figures(runs[variant]))
+    return figures
+
+
+def _bot_figures(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One variant's latency median, throughput and CPU per message (`rasa run`'s, its webhook
+    front's, idle outside the front's runs, and both), and `rasa run`'s cores."""
+    return {"latency_p50": e2e.figure(runs, "p50", "ms"),
+            "throughput": e2e.figure(runs, "throughput", "msg/s"),
+            **{key: e2e.figure(runs, key, "ms/msg")
+               for key in ("cpu_rasa", "cpu_front", "cpu_rasa_and_front")},
+            "rasa_cores": _cores(runs)}
 
 
 def _cores(runs: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -65,6 +65,8 @@ class ChattigoInput(InputChannel):
                                       self.delivery.intake, self.conversations)
         self.front = None if settings.front_port is None else Front(
             settings, self.dispatcher, self._turns, lambda: self.conversations.failures)
+        if self.front is not None and self.front.shares_store:
+            self.delivery.renew_also(self.front.owner)
 
     def _turns(self, intake: Any) -> Turns:
         """Turns settling through `intake` (the webhook front's messages)."""

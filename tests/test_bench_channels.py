@@ -1,15 +1,17 @@
 """`bench.channels`: the REST baseline that sends each response to the sandbox, through a real
-Sanic server and the real sandbox (the bot is a stand-in: the baseline wraps any turn)."""
+Sanic server and the real sandbox (the bot is a stand-in: the baseline wraps any turn), and the
+credentials that mount every variant."""
 
 import uuid
 from typing import Any, AsyncIterator, Dict, List, Tuple
 
 import httpx
 import pytest
+import yaml
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bench.channels import REST_REPLY, RestInputWithReply
+from bench.channels import REST_REPLY, RestInputWithReply, front_webhook_url, write_credentials
 from bench.load import run_rest
 from rasa_chattigo.outbound import SendContext, build_requests
 from rasa_chattigo.settings import parse_settings
@@ -97,3 +99,19 @@ async def test_a_sender_always_gets_the_same_number_of_digits(served, sender):
 
 def _without_id(body: Dict[str, Any]) -> Dict[str, Any]:
     return {key: value for key, value in body.items() if key != "id"}
+
+
+def test_the_credentials_mount_three_chattigo_variants_the_front_on_its_port(tmp_path):
+    blocks = yaml.safe_load(write_credentials(tmp_path, 5999).read_text(encoding="utf-8"))
+    settings = {name: parse_settings({**blocks[name], **channel_settings()}) for name in (
+        "rasa_chattigo.ChattigoInput", "bench.channels.ChattigoInputGateOff",
+        "bench.channels.ChattigoInputFront")}
+    assert [(parsed.starts_adaptively, parsed.front_port, parsed.store_namespace)
+            for parsed in settings.values()] == [(True, None, "rasa_chattigo"),
+                                            (False, None, "bench_gate_off"),
+                                            (False, 5999, "bench_front")]
+    assert settings["bench.channels.ChattigoInputFront"].front_host == "127.0.0.1"
+
+
+def test_the_fronts_webhook_is_the_channels_path_on_the_fronts_port():
+    assert front_webhook_url(5999) == "http://127.0.0.1:5999/webhooks/chattigo/webhook"

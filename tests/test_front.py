@@ -4,17 +4,16 @@ the real Sanic app with the demo bot, the real front process and the sandbox as 
 import asyncio
 import os
 import signal
-import socket
 from typing import Any, Dict
 
 import httpx
-import pytest
 
-from rasa_chattigo.errors import ChattigoStartupError
 from rasa_chattigo.sandbox import build_cloud_webhook
 
-from conftest import DID, free_port
+from conftest import DID, free_port, requires_nlu, requires_rasa_cli
 from demo_agent import Stack, stack
+
+pytestmark = [requires_rasa_cli, requires_nlu]  # the model Rasa trains
 
 
 async def post_front(running: Stack, body: Dict[str, Any]) -> httpx.Response:
@@ -87,18 +86,6 @@ async def test_the_front_refuses_a_caller_the_channel_refuses(agent: Any) -> Non
         assert answer.status_code == 403
         await asyncio.sleep(0.3)
         assert running.sent() == []
-
-
-async def test_a_port_in_use_stops_start_up_naming_front_port(agent: Any) -> None:
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    try:
-        with pytest.raises(ChattigoStartupError, match="front_port"):
-            async with stack(agent, front_port=taken.getsockname()[1], front_host="127.0.0.1"):
-                pass
-    finally:
-        taken.close()
 
 
 async def test_a_front_killed_after_acknowledging_comes_back_and_the_message_is_answered_once(

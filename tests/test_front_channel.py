@@ -3,13 +3,16 @@ bot, the front's process, and shutdown (real Sanic app, real front process)."""
 
 import asyncio
 import json
+import socket
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Tuple
 
 import httpx
+import pytest
 from sanic import Sanic
 
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
+from rasa_chattigo.errors import ChattigoStartupError
 
 from conftest import DID, PASSWORD, channel_settings, free_port, load_fixture, serve_sanic
 
@@ -96,3 +99,31 @@ async def test_a_message_cut_short_by_shutdown_is_answered_after_the_next_start(
                 break
             await asyncio.sleep(0.05)
     assert [m.message_id for m in collector.messages] == ["wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABI..."]
+
+
+def test_a_port_in_use_stops_start_up_naming_front_port() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        with pytest.raises(ChattigoStartupError, match="setting 'front_port': cannot listen on"):
+            ChattigoInput.from_credentials(channel_settings(
+                front_port=taken.getsockname()[1], front_host="127.0.0.1"))
+    finally:
+        taken.close()
+
+
+async def test_an_inline_webhook_waiting_at_shutdown_is_answered_503(tmp_path: Any) -> None:
+    started = asyncio.Event()
+
+    async def stuck(message: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    async with fronted(stuck, ack="inline", shutdown_grace_seconds=0.2,
+                       inbox_path=str(tmp_path / "inline" / "inbox.db")) as (_, url):
+        waiting = asyncio.ensure_future(post(url, load_fixture("inbound", "guide_text")))
+        await asyncio.wait_for(started.wait(), 30)
+    answer = await asyncio.wait_for(waiting, 30)
+    assert answer.status_code == 503
+    assert "redeliver" in answer.json()["reason"]

@@ -11,9 +11,10 @@ from rasa_chattigo.dedup import MemoryDedupStore
 from rasa_chattigo.delivery import Inbox, Intake, MemoryStore
 from rasa_chattigo.delivery._records import INBOX
 from rasa_chattigo.errors import ProcessingFailed
-from rasa_chattigo.front import Relay
+from rasa_chattigo.front._front import front_store_url
 from rasa_chattigo.front._link import Link, LinkClosed
-from rasa_chattigo.front._serve import Handover, front_store_url
+from rasa_chattigo.front._relay import Relay
+from rasa_chattigo.front._serve import Handover
 from rasa_chattigo.inbound import InboundMessage
 from rasa_chattigo.settings import parse_settings
 

@@ -42,6 +42,7 @@ class Delivery:
         self._dedup = dedup
         self._lease = settings.delivery_lease_seconds
         self._upkeep: Optional[Upkeep] = None
+        self._renewed = [self.owner]
 
     def __repr__(self) -> str:
         return f"Delivery(store={self.store.label!r}, owner={self.owner!r})"
@@ -59,12 +60,22 @@ class Delivery:
         self._upkeep = Upkeep(self._lease, self._beats(), tick)
         await self._upkeep.start()
 
+    def renew_also(self, owner: str) -> None:
+        """Renews `owner`'s lease in the store too, from `start` on: the webhook front's,
+        whose kept messages no instance may take over while this one runs (in a store both
+        share; a front of its own file never meets this store's other instances)."""
+        self._renewed.append(owner)
+
     def _beats(self) -> List[Step]:
-        beats: List[Step] = [lambda: self.store.heartbeat(self.owner, self._lease)]
+        beats: List[Step] = [self._renew]
         heartbeat = getattr(self._dedup, "heartbeat", None)
         if heartbeat is not None:
             beats.append(heartbeat)
         return beats
+
+    async def _renew(self) -> None:
+        for owner in self._renewed:
+            await self.store.heartbeat(owner, self._lease)
 
     async def stop(self) -> None:
         """After the dispatcher drained: releases unfinished claims (their messages stay in

@@ -87,6 +87,8 @@ class Intake:
     async def handled_elsewhere(self, key: str) -> None:
         """Another process accepted the message and the bot handled it (a webhook front
         that stopped before `rasa run` reported back): completed and forgotten here too."""
+        self._pending.pop(key, None)
+        self._kept_at.pop(key, None)
         await _settle(self.dedup.complete, key)
         await self.inbox.forget(key)
 

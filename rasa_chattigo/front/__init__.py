@@ -7,6 +7,6 @@ message as the channel's own webhook does (`_serve`), answers, and passes it on;
 runs its turn and reports the outcome, which settles the claim and the copy in the front.
 """
 
-from rasa_chattigo.front._front import Front, Relay
+from rasa_chattigo.front._front import Front
 
-__all__ = ["Front", "Relay"]
+__all__ = ["Front"]

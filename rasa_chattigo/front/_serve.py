@@ -4,7 +4,6 @@ and passes the message to `rasa run` over the link; settles it when `rasa run` r
 import asyncio
 import dataclasses
 import logging
-import os
 import socket
 import time
 from typing import Any, Dict, List, Optional
@@ -13,10 +12,10 @@ from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.credentials._providers import provider_from_settings
 from rasa_chattigo.dedup import DedupStore, dedup_store_from_settings
 from rasa_chattigo.delivery import Inbox, Intake
-from rasa_chattigo.delivery._owner import new_owner_id
-from rasa_chattigo.delivery._store import BoxStore, open_store, store_url
+from rasa_chattigo.delivery._store import BoxStore, open_store
 from rasa_chattigo.delivery._upkeep import Upkeep
 from rasa_chattigo.errors import ChattigoError, ProcessingFailed
+from rasa_chattigo.front._front import front_store_url
 from rasa_chattigo.front._link import Link
 from rasa_chattigo.inbound import InboundMessage, StatusUpdate
 from rasa_chattigo.logsafe import install_redaction
@@ -30,6 +29,8 @@ logger = logging.getLogger(__name__)
 #: Where the front serves the webhook: the path `rasa run` serves it at, so that only the
 #: port differs in the URL Chattigo is given.
 WEBHOOK_PATH = f"/webhooks/{CHANNEL_NAME}"
+#: Sanic's limit on one request, as `rasa run` sets it (its `--response-timeout` default).
+RESPONSE_TIMEOUT_SECONDS = 3600
 
 
 class Handover:
@@ -60,6 +61,13 @@ class Handover:
     def close(self) -> None:
         """Accepts nothing more (new webhooks are answered 503)."""
         self._closed = True
+
+    def cancel_waiting(self) -> None:
+        """`rasa run` stopped: no outcome comes for what is still waiting (kept for the next
+        start; an `ack: inline` webhook waiting for one is answered 503)."""
+        for done in self._waiting.values():
+            done.cancel()
+        self._waiting.clear()
 
     def pass_on(self, key: str, sender_id: str, message: InboundMessage,
                 kept_at: float) -> "asyncio.Future[None]":
@@ -141,6 +149,7 @@ async def _no_turns(message: Any) -> None:
 def front_app(handler: FrontHandler) -> sanic_api.Sanic:
     """The front's server: the health check and the webhook, at `rasa run`'s paths."""
     app = sanic_api.new_app("chattigo_front")
+    app.config.RESPONSE_TIMEOUT = RESPONSE_TIMEOUT_SECONDS  # as `rasa run`: `ack: inline` waits
     bp = sanic_api.new_blueprint("chattigo_front")
     sanic_api.guard_content_length(bp)
 
@@ -156,16 +165,6 @@ def front_app(handler: FrontHandler) -> sanic_api.Sanic:
     return app
 
 
-def front_store_url(settings: ChattigoSettings) -> str:
-    """The front's inbox: the channel's store, but a SQLite file of its own beside the
-    channel's (one process writes each file)."""
-    url = store_url(settings)
-    if not url.startswith("sqlite:///") or "?" in url:
-        return url
-    stem, ext = os.path.splitext(url[len("sqlite:///"):])
-    return f"sqlite:///{stem}-front{ext or '.db'}"
-
-
 async def serve(link: Link) -> int:
     """Runs the front until `rasa run` says stop or goes away; the process's exit code."""
     start = await link.receive()
@@ -176,13 +175,13 @@ async def serve(link: Link) -> int:
     install_redaction(settings.webhook_token or "")
     sock = socket.socket(fileno=int(start["listen_fd"]))  # bound by `rasa run`
     try:
-        front = _Front(settings, link)
+        front = _Front(settings, link, str(start["owner"]))
     except ChattigoError as exc:  # a store or the credentials: named as they are in rasa run
         link.send("failed", key=getattr(exc, "key", ""), reason=getattr(exc, "problem", str(exc)))
         await link.close()
         return 1
     try:
-        return await front.run(sock)
+        return await front.run(sock, closing=bool(start.get("closing")))
     finally:
         await front.aclose()
 
@@ -190,10 +189,10 @@ async def serve(link: Link) -> int:
 class _Front:
     """The front's parts, started and stopped in order."""
 
-    def __init__(self, settings: ChattigoSettings, link: Link) -> None:
+    def __init__(self, settings: ChattigoSettings, link: Link, owner: str) -> None:
         self.settings = settings
         self.link = link
-        self.owner = new_owner_id()
+        self.owner = owner  # every front process of one `rasa run` holds the same
         self.credentials = provider_from_settings(settings)
         self.dedup = dedup_store_from_settings(settings, owner=self.owner)
         self.store: BoxStore = open_store(front_store_url(settings), settings.store_namespace)
@@ -216,15 +215,21 @@ class _Front:
             if self.handover.accepting:
                 self.handover.pass_on(kept.key, kept.sender_id, kept.message, kept.kept_at)
 
-    async def run(self, sock: socket.socket) -> int:
+    async def run(self, sock: socket.socket, closing: bool) -> int:
+        """Passes on what the inbox holds, then serves `sock` until `rasa run` says stop."""
+        if self.settings.gc_freeze:
+            freeze_startup_heap()  # the modules it imported: out of every collection's walk
+        self.link.send("ready")
+        if closing:  # started again while `rasa run` shuts down
+            self.handover.close()
+        # The first round passes on what the inbox holds before any newer message of the
+        # same conversations (those wait in the socket's backlog meanwhile).
+        await self.upkeep.start()
         async with sanic_api.serve_sanic(front_app(self.handler), sock=sock) as url:
-            if self.settings.gc_freeze:
-                freeze_startup_heap()  # the modules it imported: out of every collection's walk
-            self.link.send("listening", url=url + WEBHOOK_PATH + "/webhook")
-            logger.info("Webhook front listening at %s%s/webhook", url, WEBHOOK_PATH)
-            await self.upkeep.start()  # passes on what the inbox holds: after "listening"
+            logger.info("Webhook front serving %s%s/webhook", url, WEBHOOK_PATH)
             await self._follow()
             self.handover.close()
+            self.handover.cancel_waiting()  # an `ack: inline` webhook: 503, redelivered
         return 0
 
     async def _follow(self) -> None:

@@ -14,7 +14,15 @@ from sanic import Sanic
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.errors import ChattigoStartupError
 
-from conftest import DID, PASSWORD, channel_settings, free_port, load_fixture, serve_sanic
+from conftest import (
+    DID,
+    PASSWORD,
+    Collector,
+    channel_settings,
+    free_port,
+    load_fixture,
+    serve_sanic,
+)
 
 
 @asynccontextmanager
@@ -36,16 +44,21 @@ async def post(url: str, body: Any) -> httpx.Response:
 
 
 async def test_the_bot_gets_the_message_the_channel_route_would_give_it(collector: Any) -> None:
+    body = load_fixture("inbound", "guide_text")
     async with fronted(collector, ack="inline") as (_, url):
-        answer = await post(url, load_fixture("inbound", "guide_text"))
-        assert answer.json() == {"status": "ok", "messages": 1, "duplicates": 0, "statuses": 0,
-                                 "ignored": 0, "problems": []}
-    [message] = collector.messages
-    assert (message.text, message.sender_id, message.input_channel) == (
-        "Hola", "5492644472542", "chattigo")
-    assert message.message_id == "wamid.HBgNNTQ5MjY0NDQ3MjU0MhUCABI..."
-    assert isinstance(message.output_channel, ChattigoOutput)
-    assert message.metadata["business_number"] == DID
+        answer = await post(url, body)
+        direct = Collector()
+        app = Sanic(f"test_route_{id(direct)}", configure_logging=False)
+        route = ChattigoInput.from_credentials(channel_settings(ack="inline"))
+        app.blueprint(route.blueprint(direct), url_prefix="/webhooks/chattigo")
+        async with serve_sanic(app) as base:
+            await post(base + "/webhooks/chattigo/webhook", body)
+    assert answer.json() == {"status": "ok", "messages": 1, "duplicates": 0, "statuses": 0,
+                             "ignored": 0, "problems": []}
+    [through_front], [through_route] = collector.messages, direct.messages
+    for field in ("text", "sender_id", "input_channel", "message_id", "metadata"):
+        assert getattr(through_front, field) == getattr(through_route, field), field
+    assert isinstance(through_front.output_channel, ChattigoOutput)
 
 
 async def test_a_message_for_another_business_number_is_refused_by_the_front(

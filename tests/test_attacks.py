@@ -122,6 +122,33 @@ async def test_a_content_length_that_is_not_a_length_gets_400_and_a_closed_conne
     assert collector.messages == []
 
 
+@pytest.mark.parametrize("value", ["gzip, chunked", "xchunked", "identity", "chunked, chunked"])
+async def test_a_transfer_encoding_other_than_chunked_gets_400_not_500(collector, value):
+    async with serve_sanic(make_app(token_channel(), collector)) as url:
+        request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n"
+                   f"Transfer-Encoding: {value}\r\n\r\n7\r\n{{\"a\":1}}\r\n0\r\n\r\n")
+        status, closed = await raw_exchange(url, request.encode())
+        assert (status.split(b" ")[1], closed) == (b"400", True)
+        assert await healthy(url)
+    assert collector.messages == []
+
+
+@pytest.mark.parametrize(("encoding", "size"), [("Chunked", None), ("chunked", "zz"),
+                                                ("chunked", "-5")])
+async def test_a_chunked_body_is_read_whatever_the_case_and_a_bad_chunk_size_gets_400(
+        collector, encoding, size):
+    body = json.dumps(build_cloud_webhook("text", did=DID, msisdn=USER, text="hola",
+                                          message_id=f"wamid.te.{encoding}.{size}")).encode()
+    chunk = f"{size or format(len(body), 'x')}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n"
+               f"Transfer-Encoding: {encoding}\r\nConnection: close\r\n\r\n").encode() + chunk
+    async with serve_sanic(make_app(token_channel(ack="inline"), collector)) as url:
+        status, _ = await raw_exchange(url, request, closes=False)
+        assert await healthy(url)
+    assert status.split(b" ")[1] == (b"200" if size is None else b"400")
+    assert len(collector.messages) == (1 if size is None else 0)
+
+
 async def test_two_different_content_lengths_get_400(collector):
     async with serve_sanic(make_app(token_channel(), collector)) as url:
         status, closed = await raw_exchange(

@@ -10,6 +10,8 @@ from sanic import Blueprint, Sanic, exceptions, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from rasa_chattigo.errors import InvalidPayload
+
 #: Sanic 21.12 calls it InvalidUsage; newer Sanic BadRequest (keeping the old name too).
 BadRequest = getattr(exceptions, "BadRequest", None) or exceptions.InvalidUsage
 
@@ -47,19 +49,36 @@ def content_length_problem(values: List[str]) -> Optional[str]:
     return None
 
 
-def guard_content_length(blueprint: Blueprint) -> None:
-    """Refuses a request whose Content-Length is not a non-negative integer, on every route.
+def transfer_encoding_problem(values: List[str]) -> Optional[str]:
+    """Why these Transfer-Encoding values cannot be honoured, or None for none or `chunked`
+    (in any case: the name is case-insensitive)."""
+    if not values:
+        return None
+    if len(values) > 1 or values[0].strip().lower() != "chunked":
+        return "Transfer-Encoding other than chunked is not supported"
+    return None
 
-    Sanic 21.12 answers 500 to `Content-Length: 1e3` and loops for ever on `-1`, before any
-    route or middleware runs. A `http.lifecycle.request` signal runs as soon as the head is
-    read (a blueprint's signal runs for the whole app); raising there makes Sanic answer 400
-    and close the connection without reading a body. Newer Sanic refuses these itself.
+
+def guard_content_length(blueprint: Blueprint) -> None:
+    """Refuses a request whose body length Sanic would mishandle, on every route: a
+    Content-Length that is not a non-negative integer, a Transfer-Encoding other than chunked.
+
+    Sanic answers 500 to `Content-Length: 1e3` (21.12; it loops for ever on `-1`) and to a
+    Transfer-Encoding that is not exactly `chunked` (`Chunked`, `gzip, chunked`: both
+    versions), before any route or middleware runs. A `http.lifecycle.request` signal runs as
+    soon as the head is read (a blueprint's signal runs for the whole app); raising there makes
+    Sanic answer 400 and close the connection without reading a body. `Chunked` is accepted,
+    spelt as Sanic expects.
     """
 
     async def check_head(request: Request, **_: Any) -> None:
-        problem = content_length_problem(request.headers.getall("content-length", []))
+        headers = request.headers
+        problem = (content_length_problem(headers.getall("content-length", []))
+                   or transfer_encoding_problem(headers.getall("transfer-encoding", [])))
         if problem is not None:
             raise BadRequest(problem)
+        if "transfer-encoding" in headers:
+            headers["transfer-encoding"] = "chunked"
 
     blueprint.signal("http.lifecycle.request")(check_head)
 
@@ -145,7 +164,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     too large without buffering all of it."""
     chunks, size = [], 0
     while size <= limit:
-        chunk = await request.stream.read()  # type: ignore[union-attr]
+        try:
+            chunk = await request.stream.read()  # type: ignore[union-attr]
+        except BadRequest:  # a chunk size that is not one: the body cannot be read
+            raise InvalidPayload("body", "bad chunked encoding") from None
         if chunk is None:
             break
         chunks.append(chunk)

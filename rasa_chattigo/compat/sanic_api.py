@@ -110,16 +110,13 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1",
     if sock is None:
         sock = socket.socket()
         sock.bind((host, 0))
-    host, port = sock.getsockname()[:2]
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - the URL to call
-    host = f"[{host}]" if ":" in host else host
     server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
     assert server is not None
     await server.startup()
     await server.before_start()
     await server.after_start()
     try:
-        yield f"http://{host}:{port}"
+        yield local_url(sock)
     finally:
         await server.before_stop()
         server.close()
@@ -129,6 +126,14 @@ async def serve_sanic(app: Sanic, host: str = "127.0.0.1",
         sock.close()
         if previous is not None:
             asyncio.set_event_loop(previous)
+
+
+def local_url(sock: socket.socket) -> str:
+    """The base URL a caller on this host reaches the server listening on `sock` at."""
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - the URL to call
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
 
 
 def _current_loop() -> Optional[asyncio.AbstractEventLoop]:

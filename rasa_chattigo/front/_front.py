@@ -9,6 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.delivery._owner import new_owner_id
 from rasa_chattigo.delivery._store import store_url
 from rasa_chattigo.dispatch import Dispatcher
@@ -17,6 +18,7 @@ from rasa_chattigo.front._link import Link, LinkClosed
 from rasa_chattigo.front._relay import Relay
 from rasa_chattigo.inbound import InboundMessage, StatusUpdate
 from rasa_chattigo.logsafe import shown
+from rasa_chattigo.output import CHANNEL_NAME
 from rasa_chattigo.settings import ChattigoSettings
 from rasa_chattigo.turn import OnNewMessage, Turns
 
@@ -34,6 +36,9 @@ STOP_TIMEOUT = 30.0
 FIRST_RESTART_SECONDS = 1.0
 MAX_RESTART_SECONDS = 30.0
 STAYED_UP_SECONDS = 60.0
+#: Where the front serves the webhook: the path `rasa run` serves it at, so that only the
+#: port differs in the URL Chattigo is given.
+WEBHOOK_PATH = f"/webhooks/{CHANNEL_NAME}"
 #: Connections the front's socket holds while no front process accepts them (Sanic's own).
 LISTEN_BACKLOG = 100
 
@@ -73,7 +78,7 @@ class Front:
         #: whether the front keeps its messages in the channel's own store (not a file of its own)
         self.shares_store = front_store_url(settings) == store_url(settings)
         #: where the front answers webhooks (a local caller's view of `front_host`)
-        self.url = _url(self._sock)
+        self.url = sanic_api.local_url(self._sock) + WEBHOOK_PATH + "/webhook"
 
     def __repr__(self) -> str:
         return f"Front(url={self.url!r})"
@@ -266,12 +271,6 @@ def _bind(host: str, port: int) -> socket.socket:
                                         f"{exc.strerror or exc}") from None
     return sock
 
-
-def _url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - the URL to call
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}/webhooks/chattigo/webhook"
 
 
 def front_store_url(settings: ChattigoSettings) -> str:

@@ -15,7 +15,7 @@ from rasa_chattigo.delivery import Inbox, Intake
 from rasa_chattigo.delivery._store import BoxStore, open_store
 from rasa_chattigo.delivery._upkeep import Upkeep
 from rasa_chattigo.errors import ChattigoError, ProcessingFailed
-from rasa_chattigo.front._front import front_store_url
+from rasa_chattigo.front._front import WEBHOOK_PATH, front_store_url
 from rasa_chattigo.front._link import Link
 from rasa_chattigo.inbound import InboundMessage, StatusUpdate
 from rasa_chattigo.logsafe import install_redaction
@@ -26,9 +26,6 @@ from rasa_chattigo.webhook import WebhookHandler
 
 logger = logging.getLogger(__name__)
 
-#: Where the front serves the webhook: the path `rasa run` serves it at, so that only the
-#: port differs in the URL Chattigo is given.
-WEBHOOK_PATH = f"/webhooks/{CHANNEL_NAME}"
 #: Sanic's limit on one request, as `rasa run` sets it (its `--response-timeout` default).
 RESPONSE_TIMEOUT_SECONDS = 3600
 

@@ -1,6 +1,5 @@
 """The durable inbox: each accepted message is kept before the 200 and forgotten once handled."""
 
-import dataclasses
 import logging
 from typing import List, NamedTuple
 
@@ -42,7 +41,7 @@ class Inbox:
         Raises:
             DeliveryUnavailable: the store could not keep it (answer 503: Chattigo redelivers).
         """
-        body = {"sender_id": sender_id, "message": dataclasses.asdict(message)}
+        body = {"sender_id": sender_id, "message": message.as_dict()}
         await self.store.put(Record(INBOX, key, sender_id, body, owner=self.owner))
 
     async def forget(self, key: str) -> None:

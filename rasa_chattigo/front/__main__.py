@@ -22,8 +22,9 @@ def main(argv: List[str]) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("sanic.root").setLevel(logging.WARNING)  # its banner: not ours to print
-    # A Ctrl-C or a SIGTERM to the process group is for `rasa run`, which stops the front in
-    # order (it finishes its turns first, then says stop); the link closing stops it too.
+    # The front runs in a session of its own; a SIGTERM that still reaches it (a service
+    # manager stopping every process of the service) is for `rasa run`, which stops the front
+    # in order (it finishes its turns first, then says stop); the link closing stops it too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[0]))

@@ -132,10 +132,13 @@ class Front:
         ours, theirs = socket.socketpair()
         link: Optional[Link] = None
         try:
+            # A session of its own: where the kernel shares the CPU out by session (autogroup,
+            # on in Debian's and Ubuntu's kernels), the front gets a share beside `rasa run`'s,
+            # so a bot's inference cannot keep a burst of webhooks waiting for their answers.
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rasa_chattigo.front", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(), self._sock.fileno()),
-                stdin=asyncio.subprocess.DEVNULL)
+                stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
             theirs.close()
             link = await Link.open(ours)
             link.send("start", settings=self._settings.dict(), owner=self.owner,

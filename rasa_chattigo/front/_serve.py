@@ -70,7 +70,7 @@ class Handover:
                 kept_at: float) -> "asyncio.Future[None]":
         """Sends the message to `rasa run`; the future settles with its outcome."""
         self._link.send("message", key=key, sender_id=sender_id,
-                        message=dataclasses.asdict(message), kept_at=kept_at)
+                        message=message.as_dict(), kept_at=kept_at)
         done = self._waiting.get(key)
         if done is None:
             done = self._waiting[key] = asyncio.get_running_loop().create_future()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from rasa_chattigo.delivery import INBOX, OUTBOX, Record, open_store
+from rasa_chattigo.delivery._batch import WriteBatch
 from rasa_chattigo.delivery._owner import dead_owners, new_owner_id
 from rasa_chattigo.delivery._sql import SqlStore, cause
 from rasa_chattigo.delivery._sqlite import SqliteStore
@@ -230,6 +231,78 @@ async def test_a_locked_sqlite_inbox_is_waited_for_off_the_event_loop(tmp_path):
     assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2  # the loop never stalled
     assert [r.key for r in await store.records(INBOX)] == ["k1", "k2"]
     await store.aclose()
+
+
+async def test_sqlite_writes_made_together_are_committed_together_and_fail_one_by_one(
+        tmp_path):
+    # A burst of webhooks: their writes share one transaction; one that cannot be written
+    # (a body no encoding holds) fails alone, and the others are kept.
+    path = tmp_path / "inbox.db"
+    store = open_store(f"sqlite:///{path}", "ns")
+    await store.put(record("first", "me"))  # the file and its tables exist
+    broken = Record(INBOX, "broken", "549110001", {"text": "\ud800"}, owner="me")
+    writes = [store.put(record(f"k{n}", "me")) for n in range(20)]
+    writes.insert(7, store.put(broken))
+    writes.append(store.remove(INBOX, "first"))
+    wal = tmp_path / "inbox.db-wal"
+    before = wal.stat().st_size
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    [failed] = [outcome for outcome in outcomes if outcome is not None]
+    assert isinstance(failed, DeliveryUnavailable) and "keep a message" in str(failed)
+    frames = (wal.stat().st_size - before) // 4120  # a 4 KiB page and its frame header
+    assert frames < 10  # 3 for one commit of 21 writes; a commit per write made 63
+    reader = SqlStore(f"sqlite:///{path}", "ns")
+    assert [r.key for r in await reader.records(INBOX)] == [f"k{n}" for n in range(20)]
+    await reader.aclose()
+    await store.aclose()
+
+
+async def test_a_sqlite_write_queued_when_the_store_closes_is_written_first(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}", "ns")
+    await store.put(record("k1", "me"))
+    writing = asyncio.ensure_future(store.put(record("k2", "me")))
+    await asyncio.sleep(0)  # queued, not committed yet
+    await store.aclose()
+    await asyncio.wait_for(writing, 5)  # committed before the connection closed
+    with pytest.raises(DeliveryUnavailable, match="closed"):
+        await store.put(record("k3", "me"))
+    reopened = open_store(f"sqlite:///{tmp_path / 'inbox.db'}", "ns")
+    assert [r.key for r in await reopened.records(INBOX)] == ["k1", "k2"]
+    await reopened.aclose()
+
+
+async def test_a_sqlite_write_with_values_no_column_holds_fails_alone_and_the_store_goes_on(
+        tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'inbox.db'}", "ns")
+    await store.put(record("k1", "me"))
+    huge = record("k1", "me")
+    huge.attempts = 2**70  # past SQLite's 64-bit integers
+    outcomes = await asyncio.gather(store.save(huge), store.put(record("k2", "me")),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[0], DeliveryUnavailable) and outcomes[1] is None
+    await store.put(record("k3", "me"))  # no transaction was left open
+    assert [r.key for r in await store.records(INBOX)] == ["k1", "k2", "k3"]
+    await store.aclose()
+
+
+async def test_writes_whose_commit_task_is_cancelled_fail_and_later_ones_are_written(tmp_path):
+    conn = sqlite3.connect(tmp_path / "batch.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+
+    async def nothing_to_wait_for() -> None:
+        pass
+
+    batch = WriteBatch("test", nothing_to_wait_for)
+    first = asyncio.ensure_future(batch.write(conn, "keep a message", "INSERT INTO t VALUES (?)",
+                                              ("a",)))
+    await asyncio.sleep(0)  # queued, and its commit task made
+    batch._committing.cancel()  # as the loop's end cancels every task
+    with pytest.raises(DeliveryUnavailable, match="cannot keep a message"):
+        await asyncio.wait_for(first, 5)
+    await asyncio.wait_for(batch.write(conn, "keep a message", "INSERT INTO t VALUES (?)",
+                                       ("b",)), 5)
+    assert conn.execute("SELECT k FROM t").fetchall() == [("b",)]
+    conn.close()
 
 
 @pytest.mark.parametrize("url", ["sqlite:///{path}?timeout=30", "sqlite://", "sqlite:///"])

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from rasa_chattigo.delivery._batch import Locked, WriteBatch
 from rasa_chattigo.delivery._records import Record
 from rasa_chattigo.delivery._sql import SqlStore, cause, renew_lease
 from rasa_chattigo.errors import DeliveryUnavailable
@@ -59,8 +60,8 @@ class SqliteStore(SqlStore):
     CPU per message under the bench's load (the thread hand-off and the GIL going back and
     forth with the loop's own work), and each webhook answer waited for them. In WAL mode
     with `synchronous=NORMAL` a commit appends to the WAL file without an fsync, so they go
-    through one plain `sqlite3` connection on the loop (tens of microseconds each). That
-    connection never checkpoints (`wal_autocheckpoint=0`), nor does the worker thread's on
+    through one plain `sqlite3` connection on the loop, each turn's together (`WriteBatch`).
+    That connection never checkpoints (`wal_autocheckpoint=0`), nor does the worker thread's on
     its own: the worker thread checkpoints with the lease, and starts the WAL over itself
     (`heartbeat`). It never waits for another writer either: when the file is locked (a
     take-over, the CLI), the write is made from the worker thread, which may wait.
@@ -78,6 +79,7 @@ class SqliteStore(SqlStore):
         self._file = os.path.realpath(path)
         self._conn: Optional[sqlite3.Connection] = None
         self._closed = False
+        self._batch = WriteBatch(self.label, self._checkpointed)
 
     async def put(self, record: Record) -> None:
         """See `BoxStore.put`."""
@@ -101,17 +103,18 @@ class SqliteStore(SqlStore):
 
     async def _write(self, doing: str, statement: str, values: Sequence[Any],
                      in_thread: Callable[[], Awaitable[None]]) -> None:
-        while self._file in _checkpoints:  # the lease's write comes first (see `heartbeat`)
-            await asyncio.shield(_checkpoints[self._file])
+        if self._closed:
+            raise DeliveryUnavailable(self.label, "closed")
         conn = self._conn or await self._connect()
         try:
-            conn.execute(statement, values)
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise _unavailable(self.label, doing, exc) from None
-            await in_thread()  # another writer holds the file: wait there, not on the loop
-        except (sqlite3.Error, UnicodeError) as exc:
-            raise _unavailable(self.label, doing, exc) from None
+            await self._batch.write(conn, doing, statement, values)
+        except Locked:  # another writer holds the file (a take-over, the CLI)
+            await in_thread()  # waits for it in the worker thread, not on the loop
+
+    async def _checkpointed(self) -> None:
+        """Returns once no checkpoint of the file is running (see `heartbeat`)."""
+        while self._file in _checkpoints:
+            await asyncio.shield(_checkpoints[self._file])
 
     async def _connect(self) -> sqlite3.Connection:
         # The tables first, as every other store operation makes them: in the worker thread.
@@ -163,7 +166,8 @@ class SqliteStore(SqlStore):
 
     async def aclose(self) -> None:
         """Closes the loop's connection, then the worker thread's."""
-        self._closed = True
+        await self._batch.drain()  # what is queued is written first
+        self._closed = True  # a write queued from now on fails
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -14,7 +14,11 @@ _SQL = ("sqlite://", "postgresql://", "postgresql+psycopg2://", "postgres://")
 
 
 class BoxStore(Protocol):
-    """Keeps records of both boxes; every method raises `DeliveryUnavailable` when it fails."""
+    """Keeps records of both boxes; every method raises `DeliveryUnavailable` when it fails.
+
+    A write whose caller is cancelled may still be made (`Intake` removes a kept copy it did
+    not acknowledge).
+    """
 
     label: str
 

@@ -133,8 +133,8 @@ class Front:
         link: Optional[Link] = None
         try:
             # A session of its own: where the kernel shares the CPU out by session (autogroup,
-            # on in Debian's and Ubuntu's kernels), the front gets a share beside `rasa run`'s,
-            # so a bot's inference cannot keep a burst of webhooks waiting for their answers.
+            # outside CPU cgroups: docs/front.md, "Costs"), the front gets a share beside
+            # `rasa run`'s, so a bot's inference cannot keep a burst of webhooks waiting.
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rasa_chattigo.front", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(), self._sock.fileno()),

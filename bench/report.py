@@ -153,7 +153,8 @@ def _against_row(label: str, value: Dict[str, Any], name: str,
 _BOT_FIGURES = (("throughput", "throughput"), ("latency_p50", "latency median"),
                 ("cpu_rasa", "`rasa run` CPU per message"),
                 ("rasa_cores", "`rasa run` CPU, in cores"))
-_QUANTILES = (("p50", "median"), ("p99", "p99"))
+_QUANTILES = (("p50", "median"), ("p99", "p99"),
+              ("seen_p99", "p99 as the generator's loop read it"))
 
 
 def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
@@ -163,7 +164,7 @@ def _ack_rows(ack: Dict[str, Any]) -> List[List[str]]:
         if not figures:
             continue
         off = figures.get("gate_off", {})
-        for q, label in _QUANTILES:
+        for q, label in (item for item in _QUANTILES if item[0] in figures):
             rows.append(_against_row(f"Ack: webhook answer {label}, {name}", figures[q],
                                      "adaptive start off", off.get(q)))
         rows += [_against_row(f"{name}: {label}", figures[key], "adaptive start off",
@@ -179,7 +180,8 @@ def _front_ack_rows(figures: Dict[str, Any], name: str) -> List[List[str]]:
     if not front:
         return []
     rows = [_against_row(f"Ack, webhook front: webhook answer {label}, {name}", front[q],
-                         "adaptive start on", figures[q]) for q, label in _QUANTILES]
+                         "adaptive start on", figures.get(q))
+            for q, label in _QUANTILES if q in front]
     rows += [_against_row(f"{name}, webhook front: {label}", front[key], "adaptive start on",
                           figures.get(key)) for key, label in _BOT_FIGURES if key in front]
     if "cpu_front" in front:

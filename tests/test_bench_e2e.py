@@ -16,7 +16,8 @@ def _figures(messages: int = 10, seconds: float = 1.0, rasa: float = 0.2,
              front: float = 0.05) -> Dict[str, Any]:
     """One run's figures: `messages` in `seconds`, `rasa` and `front` CPU seconds."""
     result = RunResult("chattigo", messages=messages, replies=2 * messages, seconds=seconds,
-                       latencies_ms=[100.0, 200.0], acks_ms=[5.0, 9.0], notify_lag_ms=[2.0])
+                       latencies_ms=[100.0, 200.0], acks_ms=[5.0, 9.0],
+                       acks_seen_ms=[6.0, 30.0], notify_lag_ms=[2.0])
     cpu = {"rasa": rasa, "sandbox": 0.01, "generator": 0.01, "front": front}
     return {**e2e.run_figures(result, cpu), "harness_share": 0.1, "burner_share": 0.1}
 
@@ -82,9 +83,9 @@ def test_the_summary_has_the_fronts_cpu_alone_and_with_rasa_runs():
 
 def test_the_results_carry_the_fronts_ack_and_slow_bot_figures():
     ack = _results()["ack"]
-    assert set(ack["normal"]["front"]) == {"p50", "p99"}
+    assert set(ack["normal"]["front"]) == {"p50", "p99", "seen_p99"}
     assert set(ack["slow_bot"]["front"]) == {
-        "p50", "p99", "latency_p50", "throughput", "cpu_rasa", "cpu_front",
+        "p50", "p99", "seen_p99", "latency_p50", "throughput", "cpu_rasa", "cpu_front",
         "cpu_rasa_and_front", "rasa_cores"}
 
 
@@ -100,10 +101,25 @@ def test_the_results_carry_the_fronts_ack_and_slow_bot_figures():
     "| REST with burner 10 msg/s | 2.000 |",
     "| Ack, webhook front: webhook answer p99, normal bot | 8.96 ms "
     "| adaptive start on 8.96 ms | 1.000 |",
+    "| Ack, webhook front: webhook answer p99 as the generator's loop read it, normal bot "
+    "| 29.76 ms | adaptive start on 29.76 ms | 1.000 |",
+    "| Ack: webhook answer p99 as the generator's loop read it, 1 s bot | 29.76 ms "
+    "| adaptive start off 29.76 ms | 1.000 |",
     "| 1 s bot, webhook front: throughput | 20 msg/s | adaptive start on 10 msg/s | 2.000 |",
 ])
 def test_the_table_has_the_fronts_rows(row):
     assert row in report.markdown(_results()).splitlines()
+
+
+def test_results_without_the_generators_own_ack_times_still_make_a_table():
+    results = _results()
+    for bot in ("normal", "slow_bot"):
+        for figures in (results["ack"][bot], results["ack"][bot]["front"],
+                        results["ack"][bot]["gate_off"]):
+            del figures["seen_p99"]
+    rows = report.markdown(results).splitlines()
+    assert not [row for row in rows if "as the generator's loop read it" in row]
+    assert [row for row in rows if row.startswith("| Ack, webhook front: webhook answer p99,")]
 
 
 def test_the_fronts_rows_follow_the_gate_off_rows():

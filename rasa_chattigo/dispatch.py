@@ -1,10 +1,23 @@
 """Runs message handling in the background: one user at a time in order, users in parallel."""
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections import deque
-from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, Optional, Protocol, Set, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    ContextManager,
+    Coroutine,
+    Deque,
+    Dict,
+    Optional,
+    Protocol,
+    Set,
+    Tuple,
+)
 
 from rasa_chattigo.errors import DispatcherClosed
 
@@ -18,6 +31,9 @@ class Gate(Protocol):
 
     async def run(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Runs `job` once it may start."""
+
+    def handling(self) -> ContextManager[None]:
+        """Counts one webhook's handling, which the running jobs let finish first."""
 
     def close(self) -> None:
         """Called once the dispatcher has drained."""
@@ -50,6 +66,10 @@ class Dispatcher:
     def accepting(self) -> bool:
         """False once shutdown has begun."""
         return not self._closed
+
+    def handling(self) -> ContextManager[None]:
+        """Wraps one webhook's handling: with a gate, running jobs let it finish first."""
+        return contextlib.nullcontext() if self._gate is None else self._gate.handling()
 
     def submit(self, key: str, job: Job) -> "asyncio.Future[None]":
         """Queues `job` behind earlier jobs of the same `key` (a conversation).

@@ -1,8 +1,63 @@
 """A job's own time on the event loop, and its place behind the network (adaptive start)."""
 
 import asyncio
+import contextlib
 import time
-from typing import Any, Callable, Coroutine, Generator, Optional, Tuple
+from typing import Any, Callable, Coroutine, Generator, Iterator, Optional, Tuple
+
+#: The longest one job step waits for the webhooks being handled (`WebhooksInProgress`): a
+#: stream of webhooks, or one whose store answers slowly, slows the bot, never stops it.
+WEBHOOK_HOLD_SECONDS = 0.05
+
+
+class WebhooksInProgress:
+    """The webhooks whose handling (parse, claim, keep) is under way on the loop; job steps let
+    them finish first (`Metered`), for at most `hold` seconds a step.
+
+    A webhook's handling spans several turns of the loop (its claim, the inbox's commit). A
+    job step (Rasa's NLU or prediction, tens of milliseconds) queued between two of them would
+    otherwise delay the answer by a step per turn; with this it waits at most for the step
+    already running. Only the handling counts, from a body fully read to the answer's content:
+    a client slow to send its body, or an `ack: inline` webhook waiting for its turn, holds no
+    job back.
+
+    Args:
+        hold: the longest one job step waits, in seconds.
+    """
+
+    def __init__(self, hold: float = WEBHOOK_HOLD_SECONDS) -> None:
+        self._hold = hold
+        self._count = 0
+        self._cleared: Optional[asyncio.Future[None]] = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a webhook is being handled."""
+        return self._count > 0
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """Counts one webhook's handling for the length of the block."""
+        self._count += 1
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count and self._cleared is not None:
+                if not self._cleared.done():
+                    self._cleared.set_result(None)
+                self._cleared = None
+
+    async def cleared(self) -> None:
+        """Returns once no webhook is being handled, or after `hold` seconds."""
+        if not self._count:
+            return
+        if self._cleared is None:
+            self._cleared = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._cleared), self._hold)
+        except asyncio.TimeoutError:
+            pass
 
 
 class Metered:
@@ -18,17 +73,20 @@ class Metered:
     meanwhile. The loop time a job takes stays the same; only the order changes. A
     cancellation reaches the coroutine at once, as with a plain `await`; a job cancelled
     before its first step never runs (the dispatcher's caller keeps its message, as for a
-    job still waiting for its start).
+    job still waiting for its start). With `webhooks` too, each such step then lets the
+    webhooks being handled finish (`WebhooksInProgress`).
     """
 
-    __slots__ = ("_clock", "_coro", "_network_first", "busy")
+    __slots__ = ("_clock", "_coro", "_network_first", "_webhooks", "busy")
 
     def __init__(self, coro: Coroutine[Any, Any, Any],
                  clock: Callable[[], float] = time.perf_counter, *,
-                 network_first: bool = False) -> None:
+                 network_first: bool = False,
+                 webhooks: Optional[WebhooksInProgress] = None) -> None:
         self._coro = coro
         self._clock = clock
         self._network_first = network_first
+        self._webhooks = webhooks
         self.busy = 0.0  #: seconds
 
     def __await__(self) -> Generator[Any, Any, Any]:
@@ -38,6 +96,8 @@ class Metered:
         while True:
             if network_turn:
                 _, error = yield from self._suspend(_after_network_events().__await__())
+                if error is None and self._webhooks is not None and self._webhooks.busy:
+                    _, error = yield from self._suspend(self._webhooks.cleared().__await__())
             started = self._clock()
             try:
                 if error is None:

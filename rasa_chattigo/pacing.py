@@ -4,9 +4,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Coroutine, Deque, Optional
+from typing import Any, Callable, ContextManager, Coroutine, Deque, Optional
 
-from rasa_chattigo.metering import Metered
+from rasa_chattigo.metering import Metered, WebhooksInProgress
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,9 @@ class StartGate:
     actions together) and leaves the loop some idle time (a full one delays every webhook).
     So a CPU-bound bot runs a few messages at once and an I/O-bound one as many as its users
     send, with no fixed limit on either. A running job lets network events go first at each
-    of its steps (`Metered`, `network_first`): a webhook then waits for the step under way,
-    not for every job step queued before it.
+    of its steps (`Metered`, `network_first`), and the webhooks being handled (`handling`)
+    finish first: a webhook then waits for the step under way, not for every job step queued
+    before it or between its own turns.
 
     Args:
         target: the lag, in seconds, above which no job starts.
@@ -110,6 +111,7 @@ class StartGate:
         self._waiters: Deque[asyncio.Future[None]] = deque()
         self._fresh = True
         self._next_start = 0.0
+        self._webhooks = WebhooksInProgress()
         self.running = 0  #: jobs started and not yet finished
         self.cost = 0.0  #: average loop seconds per finished job (0 until one finished)
 
@@ -126,12 +128,16 @@ class StartGate:
     async def run(self, job: Job) -> None:
         """Runs `job` once it may start, and learns how much loop time it took."""
         await self._acquire()
-        metered = Metered(job(), self._clock, network_first=True)
+        metered = Metered(job(), self._clock, network_first=True, webhooks=self._webhooks)
         try:
             await metered
         finally:
             self._learn(metered.busy)
             self._release()
+
+    def handling(self) -> ContextManager[None]:
+        """Counts one webhook's handling (`WebhooksInProgress`): job steps wait for it."""
+        return self._webhooks.handling()
 
     def close(self) -> None:
         """Stops the lag monitor (at shutdown, once nothing runs)."""

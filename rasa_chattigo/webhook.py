@@ -76,8 +76,11 @@ class WebhookHandler:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
         try:
             body = await self._verify(request)
-            parsed = _parse(body, self._settings)
-            summary = await self._dispatch(parsed, on_new_message, request.app)
+            with self._dispatcher.handling():
+                parsed = _parse(body, self._settings)
+                summary, accepted = await self._dispatch(parsed, on_new_message, request.app)
+            if self._settings.ack == "inline":
+                await _wait_inline(accepted)
         except WebhookRejected as exc:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
             return _error(exc.status, exc.reason)
@@ -117,7 +120,9 @@ class WebhookHandler:
 
     async def _dispatch(
         self, parsed: ParsedWebhook, on_new_message: OnNewMessage, app: Any
-    ) -> Dict[str, Any]:
+    ) -> Tuple[Dict[str, Any], List["asyncio.Future[None]"]]:
+        """Claims, keeps and queues what `parsed` holds: the answer's content, and a future for
+        each message or status accepted (`ack: inline` waits for them)."""
         accepted: List[asyncio.Future[None]] = []
         duplicates, unknown = 0, []
         for message in parsed.messages:
@@ -135,9 +140,7 @@ class WebhookHandler:
         handled = len(accepted)
         if parsed.statuses:
             accepted += await self._pass_statuses(parsed.statuses)
-        if self._settings.ack == "inline":
-            await _wait_inline(accepted)
-        return _summary(parsed, handled, duplicates, unknown)
+        return _summary(parsed, handled, duplicates, unknown), accepted
 
     async def _pass_statuses(self, statuses: List[StatusUpdate]) -> List["asyncio.Future[None]"]:
         """Queues the failed deliveries among `statuses` for the bot; their futures."""

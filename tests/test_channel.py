@@ -207,3 +207,38 @@ async def test_a_failing_credentials_store_answers_503_not_500(tmp_path, collect
     assert answer.status_code == 503
     assert answer.json()["status"] == "error"
     assert collector.messages == []
+
+
+async def test_an_inline_webhook_waiting_for_its_turn_holds_no_job_step_back():
+    """Job steps let a webhook's handling finish first (`WebhooksInProgress`), but not its
+    `ack: inline` wait for the very turn those steps make: that one would hold every step of
+    the turn back for the hold."""
+    seen = []
+
+    async def bot(message):
+        seen.append(channel.dispatcher._gate._webhooks.busy)  # the gate's own count
+
+    channel = ChattigoInput.from_credentials(channel_settings(ack="inline"))
+    assert channel.dispatcher._gate is not None  # adaptive start: on by default
+    async with serve_sanic(make_app(channel, bot)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            answer = await post(http, fixture("guide_text"))
+    assert (answer.status_code, answer.json()["messages"]) == (200, 1)
+    assert seen == [False]
+
+
+async def test_a_client_slow_to_send_its_body_holds_no_job_step_back(collector):
+    channel = ChattigoInput.from_credentials(channel_settings())
+    async with serve_sanic(make_app(channel, collector)) as url:
+        host, port = url.split("//")[1].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b"POST /webhooks/chattigo/webhook HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ob")
+            await writer.drain()
+            for _ in range(20):  # the handler has its headers and waits for the rest
+                await asyncio.sleep(0.01)
+            assert not channel.dispatcher._gate._webhooks.busy
+        finally:
+            writer.close()
+    assert collector.messages == []

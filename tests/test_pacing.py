@@ -9,7 +9,7 @@ import pytest
 from rasa_chattigo import pacing
 from rasa_chattigo.dispatch import Dispatcher
 from rasa_chattigo.errors import ConfigError
-from rasa_chattigo.metering import Metered
+from rasa_chattigo.metering import Metered, WebhooksInProgress
 from rasa_chattigo.pacing import LagMonitor, StartGate, start_gate
 from rasa_chattigo.settings import parse_settings
 
@@ -548,3 +548,107 @@ def test_a_webhook_front_turns_adaptive_start_off_unless_it_is_set() -> None:
     assert start_gate(parse_settings(front)) is None
     assert start_gate(parse_settings({**front, "adaptive_start": True})) is not None
     assert start_gate(parse_settings(BASE)) is not None
+
+
+
+async def _order_of_a_webhook_and_a_woken_job(run, handling, turns=5):
+    """A job is woken while a webhook's handling (counted by `handling()`) takes `turns` turns
+    of the loop (its claim, the inbox's commit): the order of the job's next step and the
+    webhook's turns. `run(job)` awaits the job the way the code under test does."""
+    loop = asyncio.get_running_loop()
+    order, woken = [], loop.create_future()
+
+    async def job():
+        await woken
+        order.append("job")
+
+    task = asyncio.ensure_future(run(job))
+    await settled()
+    with handling():
+        woken.set_result(None)
+        for turn in range(turns):
+            order.append(f"webhook {turn}")
+            await asyncio.sleep(0)
+    await task
+    return order
+
+
+def _metered(webhooks=None):
+    return lambda job: _await(Metered(job(), network_first=True, webhooks=webhooks))
+
+
+async def test_a_woken_job_lets_a_webhook_being_handled_finish_first():
+    webhooks = WebhooksInProgress()
+    order = await _order_of_a_webhook_and_a_woken_job(_metered(webhooks), webhooks.handling)
+    assert order == [*(f"webhook {turn}" for turn in range(5)), "job"]
+
+
+async def test_without_the_webhooks_the_woken_job_runs_between_their_turns():
+    """What `webhooks` changes: network first alone lets the job in after a turn or two."""
+    order = await _order_of_a_webhook_and_a_woken_job(_metered(),
+                                                      WebhooksInProgress().handling, turns=8)
+    assert order.index("job") < 8
+
+
+async def test_the_gate_lets_the_webhooks_the_dispatcher_counts_finish_first():
+    gate, _ = stepped_gate()
+    order = await _order_of_a_webhook_and_a_woken_job(gate.run, Dispatcher(gate).handling)
+    assert order == [*(f"webhook {turn}" for turn in range(5)), "job"]
+
+
+async def test_a_dispatcher_without_a_gate_counts_nothing():
+    order = await _order_of_a_webhook_and_a_woken_job(
+        lambda job: _await(job()), Dispatcher().handling, turns=8)
+    assert order.index("job") < 8
+
+
+async def _stuck_webhook(webhooks, stuck):
+    with webhooks.handling():
+        await stuck.wait()  # its store never answers
+
+
+async def test_a_webhook_that_does_not_finish_holds_a_step_back_only_for_the_hold():
+    webhooks, stuck = WebhooksInProgress(hold=0.02), asyncio.Event()
+    handling = asyncio.ensure_future(_stuck_webhook(webhooks, stuck))
+    await settled()
+    ran = []
+
+    async def job():
+        await asyncio.sleep(0)
+        ran.append("job")
+
+    try:
+        await asyncio.wait_for(_metered(webhooks)(job), 5)
+        assert ran == ["job"] and webhooks.busy
+    finally:
+        stuck.set()
+        await handling
+    assert not webhooks.busy
+
+
+async def test_a_job_waiting_for_the_webhooks_sees_its_cancellation_there():
+    loop = asyncio.get_running_loop()
+    webhooks, stuck, woken, seen = (WebhooksInProgress(hold=60), asyncio.Event(),
+                                    loop.create_future(), [])
+
+    async def job():
+        try:
+            await woken
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("ran")
+
+    task = asyncio.ensure_future(_metered(webhooks)(job))
+    await settled()
+    handling = asyncio.ensure_future(_stuck_webhook(webhooks, stuck))
+    await settled()
+    woken.set_result(None)
+    await settled()
+    assert seen == []  # its step waits for the webhook
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stuck.set()
+    await handling
+    assert seen == ["cancelled"]

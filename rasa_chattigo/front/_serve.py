@@ -2,11 +2,12 @@
 and passes the message to `rasa run` over the link; settles it when `rasa run` reports back."""
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import socket
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, ContextManager, Dict, List, Optional
 
 from rasa_chattigo.compat import sanic_api
 from rasa_chattigo.credentials._providers import provider_from_settings
@@ -54,6 +55,10 @@ class Handover:
     def pending(self) -> int:
         """Messages passed on and not settled yet."""
         return len(self._waiting)
+
+    def handling(self) -> ContextManager[None]:
+        """What a dispatcher gives a webhook's handling: here nothing, the front runs no jobs."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         """Accepts nothing more (new webhooks are answered 503)."""
@@ -119,7 +124,8 @@ class FrontHandler(WebhookHandler):
 
     def __init__(self, settings: ChattigoSettings, credentials: Any, dedup: DedupStore,
                  intake: Intake, handover: Handover) -> None:
-        # The handover answers what the handler asks of a dispatcher (`accepting`, `pending`);
+        # The handover answers what the handler asks of a dispatcher (`accepting`, `pending`,
+        # `handling`);
         # `_submit`, which would queue a turn, passes the message on instead.
         super().__init__(CHANNEL_NAME, settings, credentials, dedup,
                          handover,  # type: ignore[arg-type]

@@ -62,6 +62,7 @@ class RunResult:
             socket, by the kernel's time stamp (Chattigo only; `bench.poster`).
         acks_seen_ms: the same to the generator's loop having read the answer, which counts
             the generator's own delays too.
+        acks_unstamped: answers the kernel gave no time stamp for (timed as `acks_seen_ms`).
         errors: messages that failed or timed out.
         notify_lag_ms: per reply, sandbox stamp to this process seeing it (Chattigo only).
         unexpected_replies: replies beyond the expected count (the channels disagreed).
@@ -74,6 +75,7 @@ class RunResult:
     latencies_ms: List[float] = field(default_factory=list)
     acks_ms: List[float] = field(default_factory=list)
     acks_seen_ms: List[float] = field(default_factory=list)
+    acks_unstamped: int = 0
     errors: int = 0
     notify_lag_ms: List[float] = field(default_factory=list)
     unexpected_replies: int = 0
@@ -224,16 +226,21 @@ async def chattigo_user(poster: Poster, watcher: ReplyWatcher, did: str, msisdn:
         sent = time.time()
         try:
             answer = await asyncio.wait_for(poster.post(body), POST_TIMEOUT)
-            if answer.status != 200:
-                raise PostFailed(f"the webhook answered {answer.status}")
-            replies = await watcher.replies(msisdn, count, REPLY_TIMEOUT)
+            replies = (await watcher.replies(msisdn, count, REPLY_TIMEOUT)
+                       if answer.status == 200 else None)
         except (OSError, PostFailed, asyncio.TimeoutError) as exc:
             logger.warning("Chattigo message from %s failed: %r", msisdn, exc)
             result.errors += 1
             continue
-        done = max(_wall_seconds(reply["at"]) for reply in replies) if replies else sent
+        if replies is None:
+            logger.warning("Chattigo message from %s refused: HTTP %d", msisdn, answer.status)
+            result.errors += 1
+            continue
+        acked = sent + answer.seen_seconds
+        done = max(_wall_seconds(reply["at"]) for reply in replies) if replies else acked
         result.acks_ms.append(answer.seconds * 1000)
         result.acks_seen_ms.append(answer.seen_seconds * 1000)
+        result.acks_unstamped += not answer.stamped
         result.latencies_ms.append(max(done - sent, 0.0) * 1000)
         result.notify_lag_ms.extend(
             (reply["_seen"] - _wall_seconds(reply["at"])) * 1000 for reply in replies)
@@ -293,6 +300,9 @@ async def run_chattigo(webhook_url: str, sandbox_url: str, did: str, users: int,
             for poster, number in zip(posters, numbers)))
         result.seconds = max(max(ends) - start, 1e-9)
         await asyncio.sleep(settle)
+        if result.acks_unstamped:
+            logger.warning("%d of %d webhook answers had no kernel time stamp: timed when the "
+                           "generator read them", result.acks_unstamped, len(result.acks_ms))
         extra = sum(watcher.leftover(number) for number in numbers)
         if extra:
             logger.warning("%d Chattigo replies arrived beyond the expected count", extra)

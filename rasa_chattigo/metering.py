@@ -5,29 +5,30 @@ import contextlib
 import time
 from typing import Any, Callable, Coroutine, Generator, Iterator, Optional, Tuple
 
-#: The longest one job step waits for the webhooks being handled (`WebhooksInProgress`): a
-#: stream of webhooks, or one whose store answers slowly, slows the bot, never stops it.
+#: The longest a webhook's handling holds job steps back (`WebhooksInProgress`): a stream of
+#: webhooks, or one whose store answers slowly, slows the bot, never stops it.
 WEBHOOK_HOLD_SECONDS = 0.05
 
 
 class WebhooksInProgress:
     """The webhooks whose handling (parse, claim, keep) is under way on the loop; job steps let
-    them finish first (`Metered`), for at most `hold` seconds a step.
+    them finish first (`Metered`), each webhook for at most `hold` seconds from its start.
 
     A webhook's handling spans several turns of the loop (its claim, the inbox's commit). A
     job step (Rasa's NLU or prediction, tens of milliseconds) queued between two of them would
     otherwise delay the answer by a step per turn; with this it waits at most for the step
     already running. Only the handling counts, from a body fully read to the answer's content:
     a client slow to send its body, or an `ack: inline` webhook waiting for its turn, holds no
-    job back.
+    job back; nor does a webhook waiting on a slow store past its `hold`.
 
     Args:
-        hold: the longest one job step waits, in seconds.
+        hold: seconds from a webhook's start during which it holds job steps back.
     """
 
     def __init__(self, hold: float = WEBHOOK_HOLD_SECONDS) -> None:
         self._hold = hold
         self._count = 0
+        self._newest = 0.0  # loop time of the newest webhook's start
         self._cleared: Optional[asyncio.Future[None]] = None
 
     @property
@@ -39,6 +40,7 @@ class WebhooksInProgress:
     def handling(self) -> Iterator[None]:
         """Counts one webhook's handling for the length of the block."""
         self._count += 1
+        self._newest = asyncio.get_running_loop().time()
         try:
             yield
         finally:
@@ -49,15 +51,17 @@ class WebhooksInProgress:
                 self._cleared = None
 
     async def cleared(self) -> None:
-        """Returns once no webhook is being handled, or after `hold` seconds."""
-        if not self._count:
+        """Returns once no webhook is being handled, or once the newest one has held job steps
+        back for `hold` seconds."""
+        loop = asyncio.get_running_loop()
+        left = self._newest + self._hold - loop.time()
+        if not self._count or left <= 0:
             return
         if self._cleared is None:
-            self._cleared = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._cleared), self._hold)
-        except asyncio.TimeoutError:
-            pass
+            self._cleared = loop.create_future()
+        # `asyncio.wait`, not `wait_for`: on 3.10 and 3.11 `wait_for` loses a cancellation
+        # that comes as its future completes, and the job's next step would run regardless.
+        await asyncio.wait((self._cleared,), timeout=left)
 
 
 class Metered:

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from typing import Any, Callable, ContextManager, Coroutine, Deque, Optional
 
-from rasa_chattigo.metering import Metered, WebhooksInProgress
+from rasa_chattigo.metering import WEBHOOK_HOLD_SECONDS, Metered, WebhooksInProgress
 from rasa_chattigo.settings import ChattigoSettings
 
 logger = logging.getLogger(__name__)
@@ -100,18 +100,21 @@ class StartGate:
         target: the lag, in seconds, above which no job starts.
         monitor: makes the lag monitor (one is built with `PROBE_INTERVAL` when not given).
         clock: monotonic seconds, injectable for tests.
+        webhook_hold: seconds a webhook's handling may hold job steps back
+            (`WebhooksInProgress`).
     """
 
     def __init__(self, target: float,
                  monitor: Optional[Callable[[Callable[[], None]], LagMonitor]] = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 webhook_hold: float = WEBHOOK_HOLD_SECONDS) -> None:
         self._target = target
         self._monitor = (monitor or LagMonitor)(self._measured)
         self._clock = clock
         self._waiters: Deque[asyncio.Future[None]] = deque()
         self._fresh = True
         self._next_start = 0.0
-        self._webhooks = WebhooksInProgress()
+        self._webhooks = WebhooksInProgress(webhook_hold)
         self.running = 0  #: jobs started and not yet finished
         self.cost = 0.0  #: average loop seconds per finished job (0 until one finished)
 

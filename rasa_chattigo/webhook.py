@@ -76,11 +76,7 @@ class WebhookHandler:
         """Verify, parse, dispatch, respond; every failure becomes a JSON answer, never a 500."""
         try:
             body = await self._verify(request)
-            with self._dispatcher.handling():
-                parsed = _parse(body, self._settings)
-                summary, accepted = await self._dispatch(parsed, on_new_message, request.app)
-            if self._settings.ack == "inline":
-                await _wait_inline(accepted)
+            summary = await self._handle(body, on_new_message, request.app)
         except WebhookRejected as exc:
             logger.warning("Webhook refused (%d): %s", exc.status, exc.reason)
             return _error(exc.status, exc.reason)
@@ -117,6 +113,17 @@ class WebhookHandler:
             peer_ip=sanic_api.request_peer_ip(request), body=body,
         )
         return body
+
+    async def _handle(self, body: bytes, on_new_message: OnNewMessage, app: Any
+                      ) -> Dict[str, Any]:
+        """Parses and dispatches, the running jobs letting that finish first (`handling`);
+        then, with `ack: inline`, waits for the accepted messages' turns."""
+        with self._dispatcher.handling():
+            parsed = _parse(body, self._settings)
+            summary, accepted = await self._dispatch(parsed, on_new_message, app)
+        if self._settings.ack == "inline":
+            await _wait_inline(accepted)
+        return summary
 
     async def _dispatch(
         self, parsed: ParsedWebhook, on_new_message: OnNewMessage, app: Any
@@ -196,6 +203,7 @@ class WebhookHandler:
         if self._settings.credentials_store is None:
             return number
         return f"{did}:{number}"
+
 
 async def _wait_inline(accepted: List["asyncio.Future[None]"]) -> None:
     """`ack: inline`: answers only once every accepted message was handled."""

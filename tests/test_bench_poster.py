@@ -49,10 +49,10 @@ class Server:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.append(task)
+        self.connections += 1
         await self._handler(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
         answered = 0
         try:
             while True:
@@ -94,31 +94,126 @@ async def test_a_post_is_one_write_and_the_connection_is_kept():
 
 
 async def test_the_answer_time_excludes_the_generators_busy_loop():
-    """The answer (from a server thread) arrives 50 ms after the post; the loop is blocked from
-    20 ms to 420 ms: the kernel's stamp says about 50 ms, the loop read it only after 420 ms."""
+    """The server (a thread) blocks the generator's loop for 400 ms once it has the request,
+    and answers 50 ms later: the kernel's stamp says about 50 ms, the loop read it after 400."""
+    loop = asyncio.get_running_loop()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        thread = threading.Thread(target=_answer_once, args=(listener, 0.05), daemon=True)
+
+        def busy_loop() -> None:
+            loop.call_soon_threadsafe(time.sleep, 0.4)  # the generator's loop, busy elsewhere
+
+        thread = threading.Thread(target=_answer_once, args=(listener, busy_loop, 0.05),
+                                  daemon=True)
         thread.start()
         poster = Poster(f"http://127.0.0.1:{port}/webhook")
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.02, time.sleep, 0.4)  # the generator's loop, busy elsewhere
         try:
             answer = await poster.post(b'{"n":1}')
         finally:
             poster.close()
             thread.join(5)
-    assert answer.status == 200
+    assert (answer.status, answer.stamped) == (200, True)
     assert 0.04 <= answer.seconds < 0.3
     assert answer.seen_seconds >= 0.4
 
 
-def _answer_once(listener: socket.socket, delay: float) -> None:
+async def test_an_answer_in_two_pieces_is_timed_by_its_last():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        head, body = _answer(b'{"ok":true}').split(b"\r\n\r\n")
+        thread = threading.Thread(target=_answer_once, args=(
+            listener, lambda: None, 0.0, [head + b"\r\n\r\n", body], 0.1), daemon=True)
+        thread.start()
+        poster = Poster(f"http://127.0.0.1:{port}/webhook")
+        try:
+            answer = await poster.post(b"{}")
+        finally:
+            poster.close()
+            thread.join(5)
+    assert (answer.status, answer.stamped) == (200, True)
+    assert answer.seconds >= 0.1
+
+
+def _answer_once(listener: socket.socket, on_request: Callable[[], None], delay: float,
+                 pieces: Optional[List[bytes]] = None, gap: float = 0.0) -> None:
     connection, _ = listener.accept()
     with connection:
         connection.recv(65536)
+        on_request()
         time.sleep(delay)
-        connection.sendall(_answer(b"{}"))
+        for number, piece in enumerate(pieces or [_answer(b"{}")]):
+            if number:
+                time.sleep(gap)
+            connection.sendall(piece)
+
+
+async def test_a_cancelled_post_closes_its_connection():
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(60)
+
+    async with Server(handler=never_answer) as url:
+        poster = Poster(url)
+        posting = asyncio.ensure_future(poster.post(b"{}"))
+        await asyncio.sleep(0.05)
+        posting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await posting
+        assert poster._sock is None
+
+
+async def test_what_a_closed_connection_left_unread_is_not_taken_for_the_next_answer():
+    """After its answer, the server writes a 408 of its own and closes: the next post must
+    not read that 408 as its answer."""
+    async def answer_then_time_out(reader: asyncio.StreamReader,
+                                   writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(_answer(b"{}"))
+        await asyncio.sleep(0.05)  # the client has read its answer by now
+        writer.write(_answer(b"{}", status="408 Request Timeout"))
+        await writer.drain()
+        writer.close()
+
+    server = Server(handler=answer_then_time_out)
+    async with server as url:
+        poster = Poster(url)
+        try:
+            first = await poster.post(b"{}")
+            await asyncio.sleep(0.2)
+            second = await poster.post(b"{}")
+        finally:
+            poster.close()
+    assert (first.status, second.status) == (200, 200)
+    assert server.connections == 2
+
+
+async def test_a_kept_connection_closed_as_the_post_goes_out_is_posted_again_once():
+    """The server's keep-alive runs out as the second post arrives: it reads it and closes
+    without an answer. The post goes again on a new connection."""
+    connections: List[int] = []
+
+    async def close_the_second(reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+        connections.append(len(connections))
+        first = len(connections) == 1
+        try:
+            for number in range(2 if first else 1):
+                await reader.read(65536)
+                if first and number == 1:
+                    return  # closes without answering
+                writer.write(_answer(b"{}"))
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async with Server(handler=close_the_second) as url:
+        poster = Poster(url)
+        try:
+            answers = [await poster.post(b"{}") for _ in range(2)]
+        finally:
+            poster.close()
+    assert [answer.status for answer in answers] == [200, 200]
+    assert len(connections) == 2
 
 
 async def test_a_connection_the_server_closed_is_opened_again():

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sanic import Sanic
 
+from rasa_chattigo import webhook as webhook_module
 from rasa_chattigo.channel import ChattigoInput, ChattigoOutput
 from rasa_chattigo.sandbox.whatsapp import build_cloud_webhook
 
@@ -216,10 +217,9 @@ async def test_an_inline_webhook_waiting_for_its_turn_holds_no_job_step_back():
     seen = []
 
     async def bot(message):
-        seen.append(channel.dispatcher._gate._webhooks.busy)  # the gate's own count
+        seen.append(_webhooks(channel).busy)
 
     channel = ChattigoInput.from_credentials(channel_settings(ack="inline"))
-    assert channel.dispatcher._gate is not None  # adaptive start: on by default
     async with serve_sanic(make_app(channel, bot)) as url:
         async with httpx.AsyncClient(base_url=url) as http:
             answer = await post(http, fixture("guide_text"))
@@ -227,18 +227,68 @@ async def test_an_inline_webhook_waiting_for_its_turn_holds_no_job_step_back():
     assert seen == [False]
 
 
-async def test_a_client_slow_to_send_its_body_holds_no_job_step_back(collector):
+async def test_a_client_slow_to_send_its_body_holds_no_job_step_back(collector, monkeypatch):
     channel = ChattigoInput.from_credentials(channel_settings())
+    reading, read_body = asyncio.Event(), webhook_module.sanic_api.read_body
+
+    async def signalled_read_body(request, limit):
+        reading.set()
+        return await read_body(request, limit)
+
+    monkeypatch.setattr(webhook_module.sanic_api, "read_body", signalled_read_body)
     async with serve_sanic(make_app(channel, collector)) as url:
         host, port = url.split("//")[1].split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
+        _, writer = await asyncio.open_connection(host, int(port))
         try:
             writer.write(b"POST /webhooks/chattigo/webhook HTTP/1.1\r\nHost: x\r\n"
                          b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ob")
             await writer.drain()
-            for _ in range(20):  # the handler has its headers and waits for the rest
-                await asyncio.sleep(0.01)
-            assert not channel.dispatcher._gate._webhooks.busy
+            await asyncio.wait_for(reading.wait(), 5)  # its headers in, the rest awaited
+            await asyncio.sleep(0.05)
+            assert not _webhooks(channel).busy
         finally:
             writer.close()
+            await writer.wait_closed()
     assert collector.messages == []
+
+
+async def test_a_webhook_is_counted_while_its_claim_is_under_way_and_not_after(collector):
+    """helper-27's test: without the count, no other test here failed."""
+    channel = ChattigoInput.from_credentials(channel_settings())
+    claiming, release, seen = asyncio.Event(), asyncio.Event(), []
+    claim = channel.dedup.claim
+
+    async def slow_claim(key):
+        claiming.set()
+        await release.wait()
+        return await claim(key)
+
+    channel.dedup.claim = slow_claim
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            answering = asyncio.ensure_future(post(http, fixture("guide_text")))
+            await asyncio.wait_for(claiming.wait(), 5)
+            seen.append(_webhooks(channel).busy)
+            release.set()
+            answer = await answering
+    assert (answer.status_code, seen, _webhooks(channel).busy) == (200, [True], False)
+
+
+async def test_a_webhook_whose_store_fails_is_no_longer_counted(collector):
+    channel = ChattigoInput.from_credentials(channel_settings())
+
+    async def failing_claim(key):
+        raise RuntimeError("a bug in the store")
+
+    channel.dedup.claim = failing_claim
+    async with serve_sanic(make_app(channel, collector)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            answer = await post(http, fixture("guide_text"))
+    assert (answer.status_code, _webhooks(channel).busy) == (503, False)
+
+
+def _webhooks(channel):
+    """The count of webhooks being handled, which the channel's adaptive start keeps."""
+    gate = channel.dispatcher._gate
+    assert gate is not None  # adaptive start: on by default
+    return gate._webhooks

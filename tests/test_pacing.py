@@ -79,14 +79,14 @@ async def no_task_left_behind():
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def stepped_gate(clock=None):
+def stepped_gate(clock=None, **kwargs):
     monitors = []
 
     def make(on_sample):
         monitors.append(StepMonitor(on_sample))
         return monitors[0]
 
-    gate = StartGate(TARGET, monitor=make, clock=clock or Clock())
+    gate = StartGate(TARGET, monitor=make, clock=clock or Clock(), **kwargs)
     return gate, monitors[0]
 
 
@@ -550,7 +550,6 @@ def test_a_webhook_front_turns_adaptive_start_off_unless_it_is_set() -> None:
     assert start_gate(parse_settings(BASE)) is not None
 
 
-
 async def _order_of_a_webhook_and_a_woken_job(run, handling, turns=5):
     """A job is woken while a webhook's handling (counted by `handling()`) takes `turns` turns
     of the loop (its claim, the inbox's commit): the order of the job's next step and the
@@ -577,8 +576,12 @@ def _metered(webhooks=None):
     return lambda job: _await(Metered(job(), network_first=True, webhooks=webhooks))
 
 
+#: A hold no loaded machine's pause reaches: the ordering tests do not depend on timing.
+LONG_HOLD = 60.0
+
+
 async def test_a_woken_job_lets_a_webhook_being_handled_finish_first():
-    webhooks = WebhooksInProgress()
+    webhooks = WebhooksInProgress(hold=LONG_HOLD)
     order = await _order_of_a_webhook_and_a_woken_job(_metered(webhooks), webhooks.handling)
     assert order == [*(f"webhook {turn}" for turn in range(5)), "job"]
 
@@ -591,7 +594,7 @@ async def test_without_the_webhooks_the_woken_job_runs_between_their_turns():
 
 
 async def test_the_gate_lets_the_webhooks_the_dispatcher_counts_finish_first():
-    gate, _ = stepped_gate()
+    gate, _ = stepped_gate(webhook_hold=LONG_HOLD)
     order = await _order_of_a_webhook_and_a_woken_job(gate.run, Dispatcher(gate).handling)
     assert order == [*(f"webhook {turn}" for turn in range(5)), "job"]
 
@@ -628,7 +631,7 @@ async def test_a_webhook_that_does_not_finish_holds_a_step_back_only_for_the_hol
 
 async def test_a_job_waiting_for_the_webhooks_sees_its_cancellation_there():
     loop = asyncio.get_running_loop()
-    webhooks, stuck, woken, seen = (WebhooksInProgress(hold=60), asyncio.Event(),
+    webhooks, stuck, woken, seen = (WebhooksInProgress(hold=LONG_HOLD), asyncio.Event(),
                                     loop.create_future(), [])
 
     async def job():
@@ -652,3 +655,51 @@ async def test_a_job_waiting_for_the_webhooks_sees_its_cancellation_there():
     stuck.set()
     await handling
     assert seen == ["cancelled"]
+
+
+async def test_a_job_cancelled_as_the_webhooks_clear_is_still_cancelled():
+    """The webhook's handling ends, and before the held step resumes, the job is cancelled
+    (a drain, or a timeout of its own): the cancellation must reach the job (helper-27's case:
+    `wait_for` lost it on Python 3.10 and 3.11)."""
+    loop = asyncio.get_running_loop()
+    webhooks, woken, ran = WebhooksInProgress(hold=LONG_HOLD), loop.create_future(), []
+
+    async def job():
+        await woken
+        ran.append("step")
+
+    task = asyncio.ensure_future(_metered(webhooks)(job))
+    await settled()
+    with webhooks.handling():
+        woken.set_result(None)
+        await settled()
+    await asyncio.sleep(0)  # the clearance is on its way to the held step
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran == []
+
+
+@pytest.mark.parametrize("hold, holds_back", [(LONG_HOLD, True), (0.02, False)])
+async def test_a_webhook_holds_steps_back_only_for_the_hold_from_its_start(hold, holds_back):
+    """A webhook waiting on a slow store: once its hold has run out, steps no longer wait for
+    it, though it is still being handled."""
+    webhooks, stuck = WebhooksInProgress(hold=hold), asyncio.Event()
+    handling = asyncio.ensure_future(_stuck_webhook(webhooks, stuck))
+    await asyncio.sleep(0.03)
+    try:
+        held = webhooks.cleared()
+        assert (webhooks.busy, _suspends(held)) == (True, holds_back)
+        held.close()
+    finally:
+        stuck.set()
+        await handling
+
+
+def _suspends(coroutine):
+    """Whether `coroutine` suspends at its first step (else it returned at once)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return False
+    return True

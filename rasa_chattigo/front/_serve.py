@@ -125,8 +125,7 @@ class FrontHandler(WebhookHandler):
     def __init__(self, settings: ChattigoSettings, credentials: Any, dedup: DedupStore,
                  intake: Intake, handover: Handover) -> None:
         # The handover answers what the handler asks of a dispatcher (`accepting`, `pending`,
-        # `handling`);
-        # `_submit`, which would queue a turn, passes the message on instead.
+        # `handling`); `_submit`, which would queue a turn, passes the message on instead.
         super().__init__(CHANNEL_NAME, settings, credentials, dedup,
                          handover,  # type: ignore[arg-type]
                          output=_no_output, menus=None, intake=intake)

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import time
-from typing import Any, Callable, Coroutine, Generator, Iterator, Optional, Tuple
+from typing import Any, Callable, Coroutine, Dict, Generator, Iterator, Optional, Tuple
 
 #: The longest a webhook's handling holds job steps back (`WebhooksInProgress`): a stream of
 #: webhooks, or one whose store answers slowly, slows the bot, never stops it.
@@ -27,41 +27,45 @@ class WebhooksInProgress:
 
     def __init__(self, hold: float = WEBHOOK_HOLD_SECONDS) -> None:
         self._hold = hold
-        self._count = 0
-        self._newest = 0.0  # loop time of the newest webhook's start
+        # The webhooks under way, each with its start's loop time (oldest first: a dict keeps
+        # insertion order, so the last one is the newest still being handled).
+        self._starts: Dict[object, float] = {}
         self._cleared: Optional[asyncio.Future[None]] = None
 
     @property
     def busy(self) -> bool:
         """Whether a webhook is being handled."""
-        return self._count > 0
+        return bool(self._starts)
 
     @contextlib.contextmanager
     def handling(self) -> Iterator[None]:
         """Counts one webhook's handling for the length of the block."""
-        self._count += 1
-        self._newest = asyncio.get_running_loop().time()
+        token = object()
+        self._starts[token] = asyncio.get_running_loop().time()
         try:
             yield
         finally:
-            self._count -= 1
-            if not self._count and self._cleared is not None:
+            del self._starts[token]
+            # The newest webhook under way may be another, older one now: waiters look again.
+            if self._cleared is not None:
                 if not self._cleared.done():
                     self._cleared.set_result(None)
                 self._cleared = None
 
     async def cleared(self) -> None:
-        """Returns once no webhook is being handled, or once the newest one has held job steps
-        back for `hold` seconds."""
+        """Returns once no webhook is being handled, or once the newest one still being handled
+        has held job steps back for `hold` seconds (a stuck one, however many others come and
+        go meanwhile, holds them back for its own `hold` only: helper-28's case)."""
         loop = asyncio.get_running_loop()
-        left = self._newest + self._hold - loop.time()
-        if not self._count or left <= 0:
-            return
-        if self._cleared is None:
-            self._cleared = loop.create_future()
-        # `asyncio.wait`, not `wait_for`: on 3.10 and 3.11 `wait_for` loses a cancellation
-        # that comes as its future completes, and the job's next step would run regardless.
-        await asyncio.wait((self._cleared,), timeout=left)
+        while self._starts:
+            left = next(reversed(self._starts.values())) + self._hold - loop.time()
+            if left <= 0:
+                return
+            if self._cleared is None:
+                self._cleared = loop.create_future()
+            # `asyncio.wait`, not `wait_for`: on 3.10 and 3.11 `wait_for` loses a cancellation
+            # that comes as its future completes, and the job's next step would run regardless.
+            await asyncio.wait((self._cleared,), timeout=left)
 
 
 class Metered:

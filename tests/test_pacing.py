@@ -696,6 +696,39 @@ async def test_a_webhook_holds_steps_back_only_for_the_hold_from_its_start(hold,
         await handling
 
 
+async def test_a_stuck_webhook_holds_steps_back_no_longer_though_others_come_and_go():
+    """helper-28's case: one webhook stuck in its claim, and quick ones (statuses, bad bodies)
+    coming and going. Once the stuck one's hold has run out, steps wait for none of them."""
+    webhooks, stuck = WebhooksInProgress(hold=0.02), asyncio.Event()
+    handling = asyncio.ensure_future(_stuck_webhook(webhooks, stuck))
+    await asyncio.sleep(0.03)  # the stuck one's hold ran out
+    try:
+        with webhooks.handling():
+            pass  # a quick webhook, answered at once
+        assert webhooks.busy and not _suspends(webhooks.cleared())
+    finally:
+        stuck.set()
+        await handling
+
+
+async def test_a_held_step_goes_once_the_webhooks_within_their_hold_have_finished():
+    """A quick webhook comes while a stuck one, past its hold, is still under way: the step it
+    holds back goes as soon as it finishes, not when its hold would have run out."""
+    webhooks, stuck = WebhooksInProgress(hold=0.5), asyncio.Event()
+    handling = asyncio.ensure_future(_stuck_webhook(webhooks, stuck))
+    await asyncio.sleep(0.6)  # the stuck one's hold ran out
+    try:
+        with webhooks.handling():
+            waiting = asyncio.ensure_future(webhooks.cleared())
+            await settled()
+            assert not waiting.done()  # held back by the quick one
+        await settled()
+        assert waiting.done() and webhooks.busy
+    finally:
+        stuck.set()
+        await handling
+
+
 def _suspends(coroutine):
     """Whether `coroutine` suspends at its first step (else it returned at once)."""
     try:

@@ -10,7 +10,7 @@ from typing import Awaitable, Callable, List, Optional
 
 import pytest
 
-from bench.poster import Poster, PostFailed
+from bench.poster import Answer, Poster, PostFailed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="kernel receive time stamps (SO_TIMESTAMPNS) are Linux's")
@@ -97,41 +97,37 @@ async def test_the_answer_time_excludes_the_generators_busy_loop():
     """The server (a thread) blocks the generator's loop for 400 ms once it has the request,
     and answers 50 ms later: the kernel's stamp says about 50 ms, the loop read it after 400."""
     loop = asyncio.get_running_loop()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
 
-        def busy_loop() -> None:
-            loop.call_soon_threadsafe(time.sleep, 0.4)  # the generator's loop, busy elsewhere
+    def busy_loop() -> None:
+        loop.call_soon_threadsafe(time.sleep, 0.4)  # the generator's loop, busy elsewhere
 
-        thread = threading.Thread(target=_answer_once, args=(listener, busy_loop, 0.05),
-                                  daemon=True)
-        thread.start()
-        poster = Poster(f"http://127.0.0.1:{port}/webhook")
-        try:
-            answer = await poster.post(b'{"n":1}')
-        finally:
-            poster.close()
-            thread.join(5)
+    answer = await _post_to_a_thread(busy_loop, 0.05)
     assert (answer.status, answer.stamped) == (200, True)
     assert 0.04 <= answer.seconds < 0.3
     assert answer.seen_seconds >= 0.4
 
 
 async def test_an_answer_in_two_pieces_is_timed_by_its_last():
+    head, body = _answer(b'{"ok":true}').split(b"\r\n\r\n")
+    answer = await _post_to_a_thread(lambda: None, 0.0, [head + b"\r\n\r\n", body], 0.1)
+    assert (answer.status, answer.stamped) == (200, True)
+    assert answer.seconds >= 0.1
+
+
+async def _post_to_a_thread(on_request: Callable[[], None], delay: float,
+                            pieces: Optional[List[bytes]] = None, gap: float = 0.0) -> Answer:
+    """One post to a server thread answering it once (`_answer_once`)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        head, body = _answer(b'{"ok":true}').split(b"\r\n\r\n")
-        thread = threading.Thread(target=_answer_once, args=(
-            listener, lambda: None, 0.0, [head + b"\r\n\r\n", body], 0.1), daemon=True)
+        thread = threading.Thread(target=_answer_once,
+                                  args=(listener, on_request, delay, pieces, gap), daemon=True)
         thread.start()
         poster = Poster(f"http://127.0.0.1:{port}/webhook")
         try:
-            answer = await poster.post(b"{}")
+            return await poster.post(b'{"n":1}')
         finally:
             poster.close()
             thread.join(5)
-    assert (answer.status, answer.stamped) == (200, True)
-    assert answer.seconds >= 0.1
 
 
 def _answer_once(listener: socket.socket, on_request: Callable[[], None], delay: float,

@@ -150,10 +150,9 @@ async def _no_turns(message: Any) -> None:
 
 def front_app(handler: FrontHandler) -> sanic_api.Sanic:
     """The front's server: the health check and the webhook, at `rasa run`'s paths."""
-    app = sanic_api.new_app("chattigo_front")
+    app = sanic_api.new_app("chattigo_front", guarded=True)
     app.config.RESPONSE_TIMEOUT = RESPONSE_TIMEOUT_SECONDS  # as `rasa run`: `ack: inline` waits
     bp = sanic_api.new_blueprint("chattigo_front")
-    sanic_api.guard_content_length(bp)
 
     @bp.get("/")
     async def health(request: sanic_api.Request) -> sanic_api.HTTPResponse:

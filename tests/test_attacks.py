@@ -157,6 +157,19 @@ async def test_two_different_content_lengths_get_400(collector):
         assert await healthy(url)
 
 
+@pytest.mark.parametrize("path", [WEBHOOK + f"?token={WEBHOOK_TOKEN}", "/other/echo"],
+                         ids=["channel", "not-ours"])
+async def test_a_length_and_a_chunked_encoding_together_get_400(collector, path):
+    # Sanic 21.12 would read the body as chunked; a proxy trusting the length would not.
+    body = b'7\r\n{"a":1}\r\n0\r\n\r\n'
+    request = head(path, str(len(body)), extra="Transfer-Encoding: chunked\r\n", body=body)
+    async with serve_sanic(make_app(token_channel(), collector)) as url:
+        status, closed = await raw_exchange(url, request)
+        assert (status.split(b" ")[1], closed) == (b"400", True)
+        assert await healthy(url)
+    assert collector.messages == []
+
+
 @pytest.mark.parametrize("value", ["999999999999999999999999", "10485760"])
 async def test_an_oversized_content_length_gets_413_without_reading_the_body(collector, value):
     channel = token_channel(max_body_bytes=64 * 1024)

@@ -61,14 +61,18 @@ def transfer_encoding_problem(values: List[str]) -> Optional[str]:
 
 def guard_content_length(blueprint: Blueprint) -> None:
     """Refuses a request whose body length Sanic would mishandle, on every route: a
-    Content-Length that is not a non-negative integer, a Transfer-Encoding other than chunked.
+    Content-Length that is not a non-negative integer, two different ones, a Transfer-Encoding
+    other than chunked, or both headers at once.
 
-    Sanic answers 500 to `Content-Length: 1e3` (21.12; it loops for ever on `-1`) and to a
-    Transfer-Encoding that is not exactly `chunked` (`Chunked`, `gzip, chunked`: both
-    versions), before any route or middleware runs. A `http.lifecycle.request` signal runs as
-    soon as the head is read (a blueprint's signal runs for the whole app); raising there makes
-    Sanic answer 400 and close the connection without reading a body. `Chunked` is accepted,
-    spelt as Sanic expects. An app of our own uses `GuardedRequest` instead (`new_app`).
+    Before any route or middleware runs, Sanic 21.12 answers 500 to `Content-Length: 1e3` and
+    to a Transfer-Encoding other than exactly `chunked` (`Chunked`, `gzip, chunked`), loops for
+    ever on `Content-Length: -1`, and reads a body with both headers as chunked, where RFC 9112
+    asks to refuse it (a proxy that trusts the length would take the rest for another
+    request). Sanic 25 refuses them all itself, `Chunked` included. A `http.lifecycle.request`
+    signal runs as soon as the head is read (a blueprint's signal runs for the whole app);
+    raising there makes Sanic answer 400 and close the connection without reading a body.
+    `Chunked` is accepted, spelt as Sanic expects. An app of our own (`new_app`) makes the
+    same checks in its request class instead.
     """
 
     async def check_head(request: Request, **_: Any) -> None:
@@ -79,26 +83,29 @@ def guard_content_length(blueprint: Blueprint) -> None:
 
 class GuardedRequest(Request):
     """A request that makes the checks of `guard_content_length` as Sanic makes it, at the
-    same point (the head read, the body not yet).
+    point where the signal would run (the head read, the body not yet).
 
-    Any signal of `http.lifecycle` keeps every dispatch of that namespace in Sanic's request
-    handling (its start-up rewrite removes only those no signal listens to): about a tenth of
-    the webhook front's CPU per request. An app of our own can check in its request class
-    instead.
+    A signal costs more: any signal of `http.lifecycle` keeps every dispatch of that namespace
+    in Sanic 21.12's request handling (its start-up rewrite removes only those no signal
+    listens to), 7.7 % of the webhook front's CPU in a profile (docs/benchmarks.md).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        headers = kwargs["headers"] if "headers" in kwargs else args[1]
+    __slots__ = ()
+
+    def __init__(self, url_bytes: bytes, headers: Any, *args: Any, **kwargs: Any) -> None:
         _check_head(headers)
-        super().__init__(*args, **kwargs)
+        super().__init__(url_bytes, headers, *args, **kwargs)
 
 
 def _check_head(headers: Any) -> None:
-    problem = (content_length_problem(headers.getall("content-length", []))
-               or transfer_encoding_problem(headers.getall("transfer-encoding", [])))
+    lengths = headers.getall("content-length", [])
+    encodings = headers.getall("transfer-encoding", [])
+    problem = content_length_problem(lengths) or transfer_encoding_problem(encodings)
+    if problem is None and lengths and encodings:
+        problem = "Content-Length and Transfer-Encoding given together"
     if problem is not None:
         raise BadRequest(problem)
-    if "transfer-encoding" in headers:
+    if encodings:
         headers["transfer-encoding"] = "chunked"
 
 
@@ -199,11 +206,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def new_app(name: str, guarded: bool = False) -> Sanic:
-    """A Sanic app that leaves logging as the process set it up; `guarded`: with
-    `GuardedRequest`, the checks of `guard_content_length` on every route."""
-    return Sanic(name, configure_logging=False,
-                 request_class=GuardedRequest if guarded else None)
+def new_app(name: str) -> Sanic:
+    """A Sanic app of our own: it leaves logging as the process set it up, and refuses on
+    every route what `guard_content_length` refuses (`GuardedRequest`)."""
+    return Sanic(name, configure_logging=False, request_class=GuardedRequest)
 
 
 def new_blueprint(name: str) -> Blueprint:

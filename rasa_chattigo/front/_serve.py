@@ -150,7 +150,7 @@ async def _no_turns(message: Any) -> None:
 
 def front_app(handler: FrontHandler) -> sanic_api.Sanic:
     """The front's server: the health check and the webhook, at `rasa run`'s paths."""
-    app = sanic_api.new_app("chattigo_front", guarded=True)
+    app = sanic_api.new_app("chattigo_front")
     app.config.RESPONSE_TIMEOUT = RESPONSE_TIMEOUT_SECONDS  # as `rasa run`: `ack: inline` waits
     bp = sanic_api.new_blueprint("chattigo_front")
 

@@ -157,6 +157,58 @@ async def test_two_different_content_lengths_get_400(collector):
         assert await healthy(url)
 
 
+#: helper-30's heads: each framed a body that Sanic or a proxy would read otherwise, or made
+#: the check itself fail (500); the body after each is a chunked webhook a lax server would take.
+FRAMING_ATTACKS = {
+    "5,000-digit length": "Content-Length: " + "1" * 5000 + "\r\n",
+    "Kelvin sign in chunked": "Transfer-Encoding: chun\u212aed\r\n",
+    "no-break space after chunked": "Transfer-Encoding: chunked\u00a0\r\n",
+    "no-break space after a length": "Content-Length: 7\u00a0\r\n",
+    "space before the colon": "Transfer-Encoding : chunked\r\n",
+    "bare LF in a value": "X-A: b\nTransfer-Encoding: chunked\r\n",
+    "NUL in a value": "X-A: b\x00c\r\nTransfer-Encoding: chunked\r\n",
+}
+
+
+@pytest.mark.parametrize("extra", FRAMING_ATTACKS.values(), ids=FRAMING_ATTACKS.keys())
+async def test_a_head_framed_otherwise_than_sanic_reads_it_gets_400(collector, extra):
+    body = json.dumps(build_cloud_webhook("text", did=DID, msisdn=USER, text="hola")).encode()
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
+               .encode() + chunked)
+    async with serve_sanic(make_app(token_channel(ack="inline"), collector)) as url:
+        status, closed = await raw_exchange(url, request)
+        assert (status.split(b" ")[1], closed) == (b"400", True)
+        assert await healthy(url)
+    assert collector.messages == []
+
+
+@pytest.mark.parametrize(("framing", "partial_body"), [
+    ("Content-Length: 4000", b'{"a"'), ("Transfer-Encoding: chunked", b'40\r\n{"a"'),
+], ids=["length", "chunked"])
+async def test_a_body_that_stops_coming_gets_408_and_a_closed_connection(
+        collector, framing, partial_body):
+    # Sanic times a streamed body by its response timeout (an hour under `rasa run`).
+    app = make_app(token_channel(), collector)
+    app.config.REQUEST_TIMEOUT = 1
+    request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n"
+               .encode() + partial_body)
+    async with serve_sanic(app) as url:
+        status, closed = await raw_exchange(url, request)
+        assert (status.split(b" ")[1], closed) == (b"408", True)
+        assert await healthy(url)
+    assert collector.messages == []
+
+
+async def test_chunked_in_an_http_1_0_request_gets_400(collector):
+    body = b'7\r\n{"a":1}\r\n0\r\n\r\n'
+    request = (b"POST /other/echo HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: keep-alive\r\n\r\n") + body
+    async with serve_sanic(make_app(token_channel(), collector)) as url:
+        status, closed = await raw_exchange(url, request)
+        assert (status.split(b" ")[1], closed) == (b"400", True)
+
+
 @pytest.mark.parametrize("path", [WEBHOOK + f"?token={WEBHOOK_TOKEN}", "/other/echo"],
                          ids=["channel", "not-ours"])
 async def test_a_length_and_a_chunked_encoding_together_get_400(collector, path):

@@ -1,6 +1,7 @@
 """Sanic: what differs between Sanic 21.12 (Rasa 3.6) and Sanic 25 (Rasa Pro)."""
 
 import asyncio
+import re
 import socket
 import warnings
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from sanic import Blueprint, Sanic, exceptions, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from rasa_chattigo.errors import InvalidPayload
+from rasa_chattigo.errors import InvalidPayload, WebhookRejected
 
 #: Sanic 21.12 calls it InvalidUsage; newer Sanic BadRequest (keeping the old name too).
 BadRequest = getattr(exceptions, "BadRequest", None) or exceptions.InvalidUsage
@@ -38,13 +39,25 @@ def refuse_body(request: Request) -> None:
         stream.keep_alive = False
 
 
+#: HTTP's optional white space around a field value (RFC 9110): the only characters stripped.
+_OWS = " \t"
+#: A field name is a token (RFC 9110): no white space before the colon, no control character.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Longer Content-Length values are refused outright: Python reads no integer of more than
+#: 4,300 digits, and Sanic reads the header with `int`.
+MAX_LENGTH_DIGITS = 100
+
+
 def content_length_problem(values: List[str]) -> Optional[str]:
     """Why these Content-Length values cannot be honoured, or None when they can."""
     if not values:
         return None
-    if any(not (v.strip().isascii() and v.strip().isdigit()) for v in values):
+    lengths = {value.strip(_OWS) for value in values}
+    if any(not (length.isascii() and length.isdigit()) for length in lengths):
         return "Content-Length is not a non-negative integer"
-    if len({int(v) for v in values}) > 1:
+    if any(len(length) > MAX_LENGTH_DIGITS for length in lengths):
+        return f"Content-Length has more than {MAX_LENGTH_DIGITS} digits"
+    if len({length.lstrip("0") for length in lengths}) > 1:
         return "Content-Length given twice with different values"
     return None
 
@@ -54,15 +67,17 @@ def transfer_encoding_problem(values: List[str]) -> Optional[str]:
     (in any case: the name is case-insensitive)."""
     if not values:
         return None
-    if len(values) > 1 or values[0].strip().lower() != "chunked":
+    encoding = values[0].strip(_OWS)
+    if len(values) > 1 or not (encoding.isascii() and encoding.lower() == "chunked"):
         return "Transfer-Encoding other than chunked is not supported"
     return None
 
 
 def guard_content_length(blueprint: Blueprint) -> None:
     """Refuses a request whose body length Sanic would mishandle, on every route: a
-    Content-Length that is not a non-negative integer, two different ones, a Transfer-Encoding
-    other than chunked, or both headers at once.
+    Content-Length that is not a non-negative integer (or has more than 100 digits), two
+    different ones, a Transfer-Encoding other than chunked, both headers at once, chunked in
+    HTTP/1.0, a header name that is not a token or a value holding CR, LF or NUL.
 
     Before any route or middleware runs, Sanic 21.12 answers 500 to `Content-Length: 1e3` and
     to a Transfer-Encoding other than exactly `chunked` (`Chunked`, `gzip, chunked`), loops for
@@ -76,7 +91,7 @@ def guard_content_length(blueprint: Blueprint) -> None:
     """
 
     async def check_head(request: Request, **_: Any) -> None:
-        _check_head(request.headers)
+        _check_head(request.headers, request.version)
 
     blueprint.signal("http.lifecycle.request")(check_head)
 
@@ -92,21 +107,41 @@ class GuardedRequest(Request):
 
     __slots__ = ()
 
-    def __init__(self, url_bytes: bytes, headers: Any, *args: Any, **kwargs: Any) -> None:
-        _check_head(headers)
-        super().__init__(url_bytes, headers, *args, **kwargs)
+    def __init__(self, url_bytes: bytes, headers: Any, version: str, *args: Any,
+                 **kwargs: Any) -> None:
+        _check_head(headers, version)
+        super().__init__(url_bytes, headers, version, *args, **kwargs)
 
 
-def _check_head(headers: Any) -> None:
+def _check_head(headers: Any, version: str) -> None:
+    """Raises BadRequest for a head whose body Sanic would mishandle; spells `chunked` as
+    Sanic expects."""
+    try:
+        problem = _head_problem(headers, version)
+    except Exception:  # a head no check foresaw: refused, never a 500
+        problem = "malformed request head"
+    if problem is not None:
+        raise BadRequest(problem)
+    if "transfer-encoding" in headers:
+        headers["transfer-encoding"] = "chunked"
+
+
+def _head_problem(headers: Any, version: str) -> Optional[str]:
+    for name, value in headers.items():
+        # Sanic 21.12 ignores `Content-Length :` and splits lines at CRLF only: what a proxy
+        # may read as framing, it would not (RFC 9110 and 9112 ask to refuse both).
+        if not _TOKEN.fullmatch(name):
+            return "a header name is not a token"
+        if "\n" in value or "\r" in value or "\0" in value:
+            return "a header value holds CR, LF or NUL"
     lengths = headers.getall("content-length", [])
     encodings = headers.getall("transfer-encoding", [])
     problem = content_length_problem(lengths) or transfer_encoding_problem(encodings)
     if problem is None and lengths and encodings:
         problem = "Content-Length and Transfer-Encoding given together"
-    if problem is not None:
-        raise BadRequest(problem)
-    if encodings:
-        headers["transfer-encoding"] = "chunked"
+    if problem is None and encodings and version == "1.0":
+        problem = "Transfer-Encoding in an HTTP/1.0 request"
+    return problem
 
 
 def request_peer_ip(request: Request) -> str:
@@ -192,18 +227,41 @@ async def _close_connections(connections: Any, grace: float = 5.0) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body of a `stream=True` route, read up to `limit + 1` bytes: enough to tell it is
-    too large without buffering all of it."""
+    too large without buffering all of it.
+
+    Sanic times such a body by its response timeout (an hour under `rasa run`), so a client
+    that stops sending it would hold its connection that long: each wait for more of it is
+    bounded by the app's `REQUEST_TIMEOUT` (60 s by default), Sanic's bound on the head.
+
+    Raises:
+        InvalidPayload: bad chunked encoding.
+        WebhookRejected: 408, the body stalled (the connection is closed after the answer).
+    """
+    stream = request.stream
+    timeout = float(request.app.config.REQUEST_TIMEOUT)
     chunks, size = [], 0
     while size <= limit:
+        read = stream.read()  # type: ignore[union-attr]
         try:
-            chunk = await request.stream.read()  # type: ignore[union-attr]
+            # Already received: no timer (wait_for would cost a task and a turn of the loop).
+            chunk = await (read if _buffered(stream) else asyncio.wait_for(read, timeout))
         except BadRequest:  # a chunk size that is not one: the body cannot be read
             raise InvalidPayload("body", "bad chunked encoding") from None
+        except asyncio.TimeoutError:
+            refuse_body(request)
+            raise WebhookRejected(408, f"the body did not arrive within {timeout:g} s") from None
         if chunk is None:
             break
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def _buffered(stream: Any) -> bool:
+    """Whether the next read of a Content-Length body returns without waiting for the network
+    (Sanic 21.12 and 25 keep what they received in `recv_buffer`)."""
+    return getattr(stream, "request_body", None) is True and bool(
+        getattr(stream, "recv_buffer", None) or not getattr(stream, "request_bytes_left", 1))
 
 
 def new_app(name: str) -> Sanic:

@@ -17,7 +17,9 @@ from rasa_chattigo.errors import (
     CredentialNotFound,
     DuplicateCredential,
     InvalidCredentialField,
+    InvalidPayload,
     StoreError,
+    WebhookRejected,
 )
 from rasa_chattigo.logsafe import escape
 
@@ -33,6 +35,7 @@ _DIGITS = re.compile(r"[0-9]+")
 # Most specific first: DuplicateCredential and CredentialNotFound are StoreErrors too.
 _STATUS = (
     (InvalidCredentialField, 400),
+    (InvalidPayload, 400),  # a body whose chunked encoding is broken (sanic_api.read_body)
     (CredentialNotFound, 404),
     (DuplicateCredential, 409),
     (CredentialError, 500),
@@ -125,6 +128,8 @@ def _guarded(admin_token: str, route: Route) -> Route:
 
 
 def _error_answer(exc: ChattigoError) -> HTTPResponse:
+    if isinstance(exc, WebhookRejected):  # a stalled body (sanic_api.read_body): 408
+        return _error(exc.status, exc.reason)
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             extra = {"field": exc.field} if isinstance(exc, InvalidCredentialField) else {}

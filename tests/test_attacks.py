@@ -157,13 +157,16 @@ async def test_two_different_content_lengths_get_400(collector):
         assert await healthy(url)
 
 
-#: helper-30's heads: each framed a body that Sanic or a proxy would read otherwise, or made
-#: the check itself fail (500); the body after each is a chunked webhook a lax server would take.
+#: helper-30's and helper-31's heads: each framed a body that Sanic or a proxy would read
+#: otherwise, or made the check itself fail (500). `{length}` is the body's own length; the body
+#: is chunked where the head says chunked, so a lax server would take the message.
 FRAMING_ATTACKS = {
     "5,000-digit length": "Content-Length: " + "1" * 5000 + "\r\n",
     "Kelvin sign in chunked": "Transfer-Encoding: chun\u212aed\r\n",
     "no-break space after chunked": "Transfer-Encoding: chunked\u00a0\r\n",
-    "no-break space after a length": "Content-Length: 7\u00a0\r\n",
+    "vertical tab before chunked": "Transfer-Encoding: \x0bchunked\r\n",
+    "no-break space after a length": "Content-Length: {length}\u00a0\r\n",
+    "no-break space before a length": "Content-Length: \u00a0{length}\r\n",
     "space before the colon": "Transfer-Encoding : chunked\r\n",
     "bare LF in a value": "X-A: b\nTransfer-Encoding: chunked\r\n",
     "NUL in a value": "X-A: b\x00c\r\nTransfer-Encoding: chunked\r\n",
@@ -173,14 +176,35 @@ FRAMING_ATTACKS = {
 @pytest.mark.parametrize("extra", FRAMING_ATTACKS.values(), ids=FRAMING_ATTACKS.keys())
 async def test_a_head_framed_otherwise_than_sanic_reads_it_gets_400(collector, extra):
     body = json.dumps(build_cloud_webhook("text", did=DID, msisdn=USER, text="hola")).encode()
-    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    if "{length}" in extra:
+        extra = extra.format(length=len(body))
+    else:
+        body = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
     request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
-               .encode() + chunked)
+               .encode() + body)
     async with serve_sanic(make_app(token_channel(ack="inline"), collector)) as url:
         status, closed = await raw_exchange(url, request)
         assert (status.split(b" ")[1], closed) == (b"400", True)
         assert await healthy(url)
     assert collector.messages == []
+
+
+async def test_what_follows_a_chunked_body_is_never_read_as_a_request(collector):
+    # Sanic 21.12 read a trailer after the last chunk as the next request; Sanic 25 refuses it.
+    def webhook(message_id: str) -> bytes:
+        return json.dumps(build_cloud_webhook("text", did=DID, msisdn=USER, text="hola",
+                                              message_id=message_id)).encode()
+    first, second = webhook("wamid.first"), webhook("wamid.smuggled")
+    smuggled = (f"a:POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Length: {len(second)}\r\n\r\n").encode() + second
+    request = (f"POST {WEBHOOK}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: x\r\n"
+               f"Transfer-Encoding: chunked\r\n\r\n{len(first):x}\r\n").encode()
+    request += first + b"\r\n0\r\n" + smuggled
+    async with serve_sanic(make_app(token_channel(ack="inline"), collector)) as url:
+        _, closed = await raw_exchange(url, request)
+        assert closed
+        assert await healthy(url)
+    assert "wamid.smuggled" not in [message.message_id for message in collector.messages]
 
 
 @pytest.mark.parametrize(("framing", "partial_body"), [

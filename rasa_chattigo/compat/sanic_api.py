@@ -42,7 +42,15 @@ def refuse_body(request: Request) -> None:
 #: HTTP's optional white space around a field value (RFC 9110): the only characters stripped.
 _OWS = " \t"
 #: A field name is a token (RFC 9110): no white space before the colon, no control character.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Control characters, which no field value holds (RFC 9110): all but the tab.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+#: The framing fields' values, byte for byte: Sanic strips any Unicode white space before a
+#: value (`\x0bchunked`), which a proxy would not.
+_FRAMING = {
+    b"content-length": re.compile(rb"[ \t]*[0-9]+[ \t]*"),
+    b"transfer-encoding": re.compile(rb"[ \t]*[Cc][Hh][Uu][Nn][Kk][Ee][Dd][ \t]*"),
+}
 #: Longer Content-Length values are refused outright: Python reads no integer of more than
 #: 4,300 digits, and Sanic reads the header with `int`.
 MAX_LENGTH_DIGITS = 100
@@ -91,7 +99,7 @@ def guard_content_length(blueprint: Blueprint) -> None:
     """
 
     async def check_head(request: Request, **_: Any) -> None:
-        _check_head(request.headers, request.version)
+        _check_head(request.headers, request.version, request.head)
 
     blueprint.signal("http.lifecycle.request")(check_head)
 
@@ -109,15 +117,15 @@ class GuardedRequest(Request):
 
     def __init__(self, url_bytes: bytes, headers: Any, version: str, *args: Any,
                  **kwargs: Any) -> None:
-        _check_head(headers, version)
+        _check_head(headers, version, kwargs.get("head", b""))
         super().__init__(url_bytes, headers, version, *args, **kwargs)
 
 
-def _check_head(headers: Any, version: str) -> None:
+def _check_head(headers: Any, version: str, head: bytes) -> None:
     """Raises BadRequest for a head whose body Sanic would mishandle; spells `chunked` as
-    Sanic expects."""
+    Sanic expects. `head`: the head's bytes as received (Sanic 21.12 and 25 keep them)."""
     try:
-        problem = _head_problem(headers, version)
+        problem = _head_problem(headers, version) or _raw_head_problem(head)
     except Exception:  # a head no check foresaw: refused, never a 500
         problem = "malformed request head"
     if problem is not None:
@@ -127,13 +135,6 @@ def _check_head(headers: Any, version: str) -> None:
 
 
 def _head_problem(headers: Any, version: str) -> Optional[str]:
-    for name, value in headers.items():
-        # Sanic 21.12 ignores `Content-Length :` and splits lines at CRLF only: what a proxy
-        # may read as framing, it would not (RFC 9110 and 9112 ask to refuse both).
-        if not _TOKEN.fullmatch(name):
-            return "a header name is not a token"
-        if "\n" in value or "\r" in value or "\0" in value:
-            return "a header value holds CR, LF or NUL"
     lengths = headers.getall("content-length", [])
     encodings = headers.getall("transfer-encoding", [])
     problem = content_length_problem(lengths) or transfer_encoding_problem(encodings)
@@ -142,6 +143,22 @@ def _head_problem(headers: Any, version: str) -> Optional[str]:
     if problem is None and encodings and version == "1.0":
         problem = "Transfer-Encoding in an HTTP/1.0 request"
     return problem
+
+
+def _raw_head_problem(head: bytes) -> Optional[str]:
+    """What the head's own bytes break that Sanic's reading of them hides: Sanic ignores
+    `Content-Length :`, splits lines at CRLF only and strips white space before a value, where
+    a proxy may read framing otherwise (RFC 9110 and 9112 ask to refuse all three)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if not _TOKEN.fullmatch(name):
+            return "a header name is not a token"
+        if _CONTROL.search(value):
+            return "a header value holds a control character"
+        framing = _FRAMING.get(name.lower())
+        if framing is not None and not framing.fullmatch(value):
+            return f"{name.decode('ascii')} is not one Sanic and a proxy read alike"
+    return None
 
 
 def request_peer_ip(request: Request) -> str:
@@ -230,8 +247,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     too large without buffering all of it.
 
     Sanic times such a body by its response timeout (an hour under `rasa run`), so a client
-    that stops sending it would hold its connection that long: each wait for more of it is
-    bounded by the app's `REQUEST_TIMEOUT` (60 s by default), Sanic's bound on the head.
+    that stops sending it would hold its connection that long: each of Sanic's reads of it is
+    bounded by the app's `REQUEST_TIMEOUT` (60 s by default), Sanic's bound on the head. (A
+    chunked read takes a chunk's size line and its first bytes, so a chunked body trickling in
+    a byte at a time, slower than one byte per eighth of that, is cut too.) A chunked body
+    closes the connection after the answer.
 
     Raises:
         InvalidPayload: bad chunked encoding.
@@ -239,6 +259,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     """
     stream = request.stream
     timeout = float(request.app.config.REQUEST_TIMEOUT)
+    if getattr(stream, "request_body", None) == "chunked":
+        # Sanic reads chunk sizes loosely (`0x7`, `+7`, any Unicode digit) and 21.12 reads
+        # what follows the last chunk as the next request: the connection closes after the
+        # answer, so nothing a proxy framed otherwise is read as a request.
+        stream.keep_alive = False  # type: ignore[union-attr]
     chunks, size = [], 0
     while size <= limit:
         read = stream.read()  # type: ignore[union-attr]

@@ -1,16 +1,16 @@
 """Sanic: what differs between Sanic 21.12 (Rasa 3.6) and Sanic 25 (Rasa Pro)."""
 
 import asyncio
-import re
 import socket
 import warnings
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 
 from sanic import Blueprint, Sanic, exceptions, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from rasa_chattigo.compat.http_head import head_problem
 from rasa_chattigo.errors import InvalidPayload, WebhookRejected
 
 #: Sanic 21.12 calls it InvalidUsage; newer Sanic BadRequest (keeping the old name too).
@@ -37,48 +37,6 @@ def refuse_body(request: Request) -> None:
         stream.request_body = None
     if hasattr(stream, "keep_alive"):
         stream.keep_alive = False
-
-
-#: HTTP's optional white space around a field value (RFC 9110): the only characters stripped.
-_OWS = " \t"
-#: A field name is a token (RFC 9110): no white space before the colon, no control character.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: Control characters, which no field value holds (RFC 9110): all but the tab.
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-#: The framing fields' values, byte for byte: Sanic strips any Unicode white space before a
-#: value (`\x0bchunked`), which a proxy would not.
-_FRAMING = {
-    b"content-length": re.compile(rb"[ \t]*[0-9]+[ \t]*"),
-    b"transfer-encoding": re.compile(rb"[ \t]*[Cc][Hh][Uu][Nn][Kk][Ee][Dd][ \t]*"),
-}
-#: Longer Content-Length values are refused outright: Python reads no integer of more than
-#: 4,300 digits, and Sanic reads the header with `int`.
-MAX_LENGTH_DIGITS = 100
-
-
-def content_length_problem(values: List[str]) -> Optional[str]:
-    """Why these Content-Length values cannot be honoured, or None when they can."""
-    if not values:
-        return None
-    lengths = {value.strip(_OWS) for value in values}
-    if any(not (length.isascii() and length.isdigit()) for length in lengths):
-        return "Content-Length is not a non-negative integer"
-    if any(len(length) > MAX_LENGTH_DIGITS for length in lengths):
-        return f"Content-Length has more than {MAX_LENGTH_DIGITS} digits"
-    if len({length.lstrip("0") for length in lengths}) > 1:
-        return "Content-Length given twice with different values"
-    return None
-
-
-def transfer_encoding_problem(values: List[str]) -> Optional[str]:
-    """Why these Transfer-Encoding values cannot be honoured, or None for none or `chunked`
-    (in any case: the name is case-insensitive)."""
-    if not values:
-        return None
-    encoding = values[0].strip(_OWS)
-    if len(values) > 1 or not (encoding.isascii() and encoding.lower() == "chunked"):
-        return "Transfer-Encoding other than chunked is not supported"
-    return None
 
 
 def guard_content_length(blueprint: Blueprint) -> None:
@@ -122,43 +80,14 @@ class GuardedRequest(Request):
 
 
 def _check_head(headers: Any, version: str, head: bytes) -> None:
-    """Raises BadRequest for a head whose body Sanic would mishandle; spells `chunked` as
-    Sanic expects. `head`: the head's bytes as received (Sanic 21.12 and 25 keep them)."""
-    try:
-        problem = _head_problem(headers, version) or _raw_head_problem(head)
-    except Exception:  # a head no check foresaw: refused, never a 500
-        problem = "malformed request head"
+    """Raises BadRequest for a head whose body Sanic would mishandle (`http_head`); spells
+    `chunked` as Sanic expects. `head`: the head's bytes as received (Sanic 21.12 and 25 keep
+    them)."""
+    problem = head_problem(headers, version, head)
     if problem is not None:
         raise BadRequest(problem)
     if "transfer-encoding" in headers:
         headers["transfer-encoding"] = "chunked"
-
-
-def _head_problem(headers: Any, version: str) -> Optional[str]:
-    lengths = headers.getall("content-length", [])
-    encodings = headers.getall("transfer-encoding", [])
-    problem = content_length_problem(lengths) or transfer_encoding_problem(encodings)
-    if problem is None and lengths and encodings:
-        problem = "Content-Length and Transfer-Encoding given together"
-    if problem is None and encodings and version == "1.0":
-        problem = "Transfer-Encoding in an HTTP/1.0 request"
-    return problem
-
-
-def _raw_head_problem(head: bytes) -> Optional[str]:
-    """What the head's own bytes break that Sanic's reading of them hides: Sanic ignores
-    `Content-Length :`, splits lines at CRLF only and strips white space before a value, where
-    a proxy may read framing otherwise (RFC 9110 and 9112 ask to refuse all three)."""
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if not _TOKEN.fullmatch(name):
-            return "a header name is not a token"
-        if _CONTROL.search(value):
-            return "a header value holds a control character"
-        framing = _FRAMING.get(name.lower())
-        if framing is not None and not framing.fullmatch(value):
-            return f"{name.decode('ascii')} is not one Sanic and a proxy read alike"
-    return None
 
 
 def request_peer_ip(request: Request) -> str:

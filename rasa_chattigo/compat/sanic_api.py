@@ -43,7 +43,8 @@ def guard_content_length(blueprint: Blueprint) -> None:
     """Refuses a request whose body length Sanic would mishandle, on every route: a
     Content-Length that is not a non-negative integer (or has more than 100 digits), two
     different ones, a Transfer-Encoding other than chunked, both headers at once, chunked in
-    HTTP/1.0, a header name that is not a token or a value holding CR, LF or NUL.
+    HTTP/1.0, a header name that is not a token, a control character in a value, or a framing
+    value that Sanic and a proxy would read apart (`compat.http_head`).
 
     Before any route or middleware runs, Sanic 21.12 answers 500 to `Content-Length: 1e3` and
     to a Transfer-Encoding other than exactly `chunked` (`Chunked`, `gzip, chunked`), loops for
